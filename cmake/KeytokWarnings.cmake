@@ -1,0 +1,16 @@
+# Warning and sanitizer flags for keytok's own targets (never for llama.cpp).
+function(keytok_set_warnings target)
+  # Designated initializers leave fields to their in-class defaults on purpose.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+  if(KEYTOK_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(KEYTOK_SANITIZE_ADDRESS)
+    target_compile_options(${target} PRIVATE -fsanitize=address -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address)
+  endif()
+  if(KEYTOK_SANITIZE_UNDEFINED)
+    target_compile_options(${target} PRIVATE -fsanitize=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=undefined)
+  endif()
+endfunction()

@@ -1,0 +1,174 @@
+// Model: loading a GGUF through llama.cpp, tokenization and the chat template.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "llama/model_impl.hpp"
+#include "util/utf8.hpp"
+
+namespace keytok {
+
+namespace {
+
+constexpr char kFetchHint[] = "pass -m PATH to a GGUF model, or run scripts/fetch_models.sh for the default";
+
+// Checks what llama.cpp would report less clearly (or log noisily): existence, readability and
+// the GGUF magic. The header is 4 bytes magic + 4 version + 8 tensor count + 8 kv count.
+Status precheck_gguf(const std::string& path, std::uint64_t* size) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return Status::not_found("model file not found: " + path + "; " + kFetchHint);
+  }
+  if (std::filesystem::is_directory(path, ec)) {
+    return Status::invalid_argument("model path is a directory, not a GGUF file: " + path);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::io_error("cannot read model file: " + path + "; check its permissions");
+  *size = std::filesystem::file_size(path, ec);
+  char magic[4] = {};
+  in.read(magic, sizeof magic);
+  if (in.gcount() < 4 || std::memcmp(magic, "GGUF", 4) != 0) {
+    return Status::format_error("not a GGUF file (no 'GGUF' magic at the start): " + path + "; " +
+                                kFetchHint);
+  }
+  if (*size < 24) {
+    return Status::format_error("GGUF file is truncated (" + std::to_string(*size) +
+                                " bytes, shorter than its header): " + path);
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+Status ModelParams::validate() const {
+  if (path.empty()) return Status::invalid_argument("no model path given; " + std::string(kFetchHint));
+  if (n_gpu_layers < -1) return Status::invalid_argument("n_gpu_layers must be >= -1 (-1 = all)");
+  return Status::ok_status();
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+Result<std::shared_ptr<const Model>> Model::load(const ModelParams& params) {
+  KEYTOK_RETURN_IF_ERROR(params.validate());
+  auto impl = std::make_unique<Impl>();
+  KEYTOK_RETURN_IF_ERROR(precheck_gguf(params.path, &impl->file_size));
+  detail::ensure_backend(params.verbose);
+
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = params.n_gpu_layers < 0 ? 999 : params.n_gpu_layers;
+  mp.load_mode = params.use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+  impl->model.reset(llama_model_load_from_file(params.path.c_str(), mp));
+  if (!impl->model) {
+    return Status::load_failed("llama.cpp could not load " + params.path +
+                               " (truncated or corrupt GGUF, or an unsupported architecture); "
+                               "fetch it again or pass -m to another model");
+  }
+  impl->vocab = llama_model_get_vocab(impl->model.get());
+  impl->path = params.path;
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+Result<std::vector<token_id>> Model::tokenize(std::string_view text, bool add_special,
+                                              bool parse_special) const {
+  if (const auto bad = detail::find_invalid_utf8(text); bad != std::string_view::npos) {
+    return Status::invalid_argument("text is not valid UTF-8 (first bad byte at offset " +
+                                    std::to_string(bad) + "); convert it to UTF-8 first");
+  }
+  std::vector<token_id> out(text.size() + 8);
+  int n = llama_tokenize(impl_->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                         static_cast<int32_t>(out.size()), add_special, parse_special);
+  if (n < 0) {
+    out.resize(static_cast<std::size_t>(-n));
+    n = llama_tokenize(impl_->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                       static_cast<int32_t>(out.size()), add_special, parse_special);
+  }
+  if (n < 0) return Status::internal("llama_tokenize failed");
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string Model::token_piece(token_id id) const {
+  char buf[256];
+  int n = llama_token_to_piece(impl_->vocab, id, buf, sizeof buf, 0, /*special=*/true);
+  if (n >= 0) return std::string(buf, static_cast<std::size_t>(n));
+  std::string big(static_cast<std::size_t>(-n), '\0');
+  n = llama_token_to_piece(impl_->vocab, id, big.data(), static_cast<int32_t>(big.size()), 0, true);
+  big.resize(static_cast<std::size_t>(std::max(n, 0)));
+  return big;
+}
+
+std::string Model::detokenize(std::span<const token_id> tokens) const {
+  std::string out;
+  for (token_id t : tokens) out += token_piece(t);
+  return out;
+}
+
+int Model::n_vocab() const { return llama_vocab_n_tokens(impl_->vocab); }
+int Model::n_ctx_train() const { return llama_model_n_ctx_train(impl_->model.get()); }
+bool Model::is_eog(token_id id) const { return llama_vocab_is_eog(impl_->vocab, id); }
+bool Model::adds_bos() const { return llama_vocab_get_add_bos(impl_->vocab); }
+token_id Model::bos() const { return llama_vocab_bos(impl_->vocab); }
+bool Model::has_chat_template() const {
+  return llama_model_chat_template(impl_->model.get(), nullptr) != nullptr;
+}
+
+Result<std::string> Model::apply_chat_template(std::span<const ChatMessage> messages,
+                                               bool add_assistant) const {
+  const char* tmpl = llama_model_chat_template(impl_->model.get(), nullptr);
+  if (tmpl == nullptr) {
+    return Status::invalid_argument("model " + name() + " has no chat template; pass --raw");
+  }
+  std::vector<llama_chat_message> msgs;
+  std::size_t total = 0;
+  for (const auto& m : messages) {
+    msgs.push_back({m.role.c_str(), m.content.c_str()});
+    total += m.role.size() + m.content.size();
+  }
+  std::string buf(total * 2 + 256, '\0');
+  int n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), add_assistant, buf.data(),
+                                    static_cast<int32_t>(buf.size()));
+  if (n > static_cast<int>(buf.size())) {
+    buf.resize(static_cast<std::size_t>(n));
+    n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), add_assistant, buf.data(),
+                                  static_cast<int32_t>(buf.size()));
+  }
+  if (n < 0) {
+    return Status::invalid_argument("llama.cpp does not recognise the chat template of " + name() +
+                                    "; pass --raw");
+  }
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
+
+Result<std::vector<token_id>> Model::encode_prompt(std::string_view user_prompt, bool raw) const {
+  if (raw || !has_chat_template()) return tokenize(user_prompt, /*add_special=*/true);
+  if (const auto bad = detail::find_invalid_utf8(user_prompt); bad != std::string_view::npos) {
+    return Status::invalid_argument("prompt is not valid UTF-8 (first bad byte at offset " +
+                                    std::to_string(bad) + ")");
+  }
+  const ChatMessage msg{"user", std::string(user_prompt)};
+  auto text = apply_chat_template(std::span(&msg, 1), /*add_assistant=*/true);
+  if (!text.ok()) return text.status();
+  // Templates that spell out BOS themselves must not get a second one from the tokenizer.
+  const bool has_bos_text = adds_bos() && text->starts_with(token_piece(bos()));
+  return tokenize(*text, /*add_special=*/!has_bos_text, /*parse_special=*/true);
+}
+
+const std::string& Model::path() const { return impl_->path; }
+std::uint64_t Model::file_size() const { return impl_->file_size; }
+
+std::string Model::name() const {
+  char buf[256];
+  if (llama_model_meta_val_str(impl_->model.get(), "general.name", buf, sizeof buf) > 0) return buf;
+  return std::filesystem::path(impl_->path).filename().string();
+}
+
+std::string Model::description() const {
+  char buf[256];
+  llama_model_desc(impl_->model.get(), buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace keytok
