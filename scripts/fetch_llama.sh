@@ -25,4 +25,7 @@ rm -rf "$dest" && mkdir -p "$dest"
 tar -xzf "$sdist" -C "$dest" --strip-components=3 \
   "llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
 [[ -f "$dest/include/llama.h" ]] || die "the sdist has no vendor/llama.cpp/include/llama.h"
+# The sdist keeps the submodule's .git pointer file; without its repository, llama.cpp's CMake
+# would warn on every configure.
+rm -f "$dest/.git"
 echo "$want" > "$stamp"

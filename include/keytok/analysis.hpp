@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,9 @@ struct Analysis {
   int n_windows = 1;         // text mode: context windows used
   int n_unscored = 0;        // text tokens without a prediction (first token, no BOS, no prompt)
   std::vector<TokenRecord> tokens;
+  /// generate: the step that produced end-of-generation (its distribution and flag); not part
+  /// of `tokens` or the summary. Empty when generation stopped for another reason.
+  std::optional<TokenRecord> eog;
 };
 
 /// Aggregates over an Analysis.
@@ -97,6 +101,7 @@ class Analyzer {
                             const std::function<void(const TokenRecord&)>& on_token = {});
 
   const KeyTokenDetector& detector() const { return detector_; }
+  const Session& session() const { return session_; }
 
  private:
   Session& session_;

@@ -152,6 +152,7 @@ Result<Analysis> Analyzer::generate(const GenerateParams& params,
     const token_id next = sampler->sample(logits);
     if (model.is_eog(next)) {
       a.stop_reason = "eog";
+      a.eog = make_record(model, detector_, i, next, logits, params.top_k);
       break;
     }
     TokenRecord r = make_record(model, detector_, i, next, logits, params.top_k);

@@ -1,0 +1,35 @@
+// keytok/keytok.hpp: the whole public API in one include.
+//
+// keytok finds the key tokens of local LLM generation, the sparse positions where the text forks
+// and errors concentrate (Arbuzov et al., "Beyond Exponential Decay", arXiv 2505.24187).
+//
+//   #include <keytok/keytok.hpp>
+//
+//   auto model = keytok::Model::load({.path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"});
+//   if (!model.ok()) { std::puts(model.status().to_string().c_str()); return 1; }
+//   auto session = keytok::Session::create(*model, {.n_ctx = 2048}).value();
+//
+//   // Per-token uncertainty of a generation, with key-token flags.
+//   keytok::Analyzer analyzer(*session, keytok::KeyTokenDetector{});
+//   auto a = analyzer.generate({.prompt = "Name three primes.", .n_predict = 64}).value();
+//   for (const auto& t : a.tokens)
+//     if (t.key) std::printf("%s  H=%.2f nats\n", t.piece.c_str(), t.stats.entropy);
+//   keytok::AnalysisSummary s = keytok::summarize(a);  // key_fraction, surprisal_share_key, ...
+//
+//   // Calibrate the detector so that 8% of a text's positions are flagged.
+//   auto cal = keytok::calibrate_on_text(*session, corpus, {}, keytok::KeyRule::entropy, 0.08);
+//   keytok::KeyTokenDetector calibrated(cal->params, "calibration");
+//
+// Errors: every fallible call returns keytok::Status or keytok::Result<T>; nothing throws.
+// Threads: Model is immutable and shared; a Session is used by one thread at a time.
+#pragma once
+
+#include "keytok/analysis.hpp"
+#include "keytok/key_token.hpp"
+#include "keytok/model.hpp"
+#include "keytok/report.hpp"
+#include "keytok/sampling.hpp"
+#include "keytok/session.hpp"
+#include "keytok/status.hpp"
+#include "keytok/token_stats.hpp"
+#include "keytok/types.hpp"

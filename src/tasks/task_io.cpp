@@ -1,0 +1,278 @@
+// Reading and writing task files: keytok JSONL (with an optional header line) and GSM8K's own
+// JSONL, detected per file. Every error names the file and line and says what to do, because
+// task files are often written by hand.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "keytok/tasks.hpp"
+
+namespace keytok {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+constexpr const char* kTaskFormat = "keytok-tasks";
+constexpr int kTaskVersion = 1;
+constexpr const char* kAllowedFields = "id, prompt, answer, match, family, length, reference, meta";
+
+struct Line {
+  int number = 0;  // 1-based
+  std::string_view text;
+};
+
+std::vector<Line> split_lines(std::string_view text) {
+  std::vector<Line> lines;
+  int number = 0;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t end = std::min(text.find('\n', pos), text.size());
+    std::string_view line = text.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    ++number;
+    if (!trim_whitespace(line).empty()) lines.push_back({number, line});
+    if (end == text.size()) break;
+    pos = end + 1;
+  }
+  return lines;
+}
+
+Status line_error(const std::string& source, int line, const std::string& what) {
+  return Status::format_error(fmt::format("{}:{}: {}", source, line, what));
+}
+
+// Reads a string field, also accepting an integer (ids and answers are often written as 7).
+std::optional<std::string> string_field(const json& obj, const char* key) {
+  const auto it = obj.find(key);
+  if (it == obj.end()) return std::nullopt;
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer() || it->is_number_float()) return it->dump();
+  return std::nullopt;
+}
+
+Result<Task> parse_keytok_line(const json& obj, const std::string& source, int line) {
+  constexpr std::array<std::string_view, 8> kFields = {"id",     "prompt", "answer",    "match",
+                                                       "family", "length", "reference", "meta"};
+  for (const auto& item : obj.items()) {
+    const std::string& key = item.key();
+    if (std::find(kFields.begin(), kFields.end(), key) == kFields.end()) {
+      return line_error(
+          source, line,
+          fmt::format("unknown field \"{}\"; task lines take only: {}", key, kAllowedFields));
+    }
+  }
+  Task task;
+  for (const char* key : {"id", "prompt", "answer", "match"}) {
+    if (!obj.contains(key)) {
+      return line_error(source, line,
+                        fmt::format("missing field \"{}\"; every task line needs id, prompt, "
+                                    "answer and match (see docs/tasks.md)",
+                                    key));
+    }
+  }
+  const std::optional<std::string> id = string_field(obj, "id");
+  const std::optional<std::string> answer = string_field(obj, "answer");
+  if (!id || id->empty()) return line_error(source, line, "\"id\" must be a non-empty string");
+  if (!obj["prompt"].is_string()) return line_error(source, line, "\"prompt\" must be a string");
+  if (!answer || answer->empty()) {
+    return line_error(source, line, "\"answer\" must be a non-empty string or a number");
+  }
+  if (!obj["match"].is_string()) {
+    return line_error(source, line, "\"match\" must be a string: exact, number, contains or regex");
+  }
+  const std::string mode_name = obj["match"].get<std::string>();
+  const std::optional<MatchMode> mode = parse_match_mode(mode_name);
+  if (!mode) {
+    return line_error(
+        source, line,
+        fmt::format("unknown match mode \"{}\"; use exact, number, contains or regex", mode_name));
+  }
+  task.id = *id;
+  task.prompt = obj["prompt"].get<std::string>();
+  task.answer = *answer;
+  task.match = *mode;
+  if (obj.contains("family")) {
+    if (!obj["family"].is_string()) return line_error(source, line, "\"family\" must be a string");
+    task.family = obj["family"].get<std::string>();
+  }
+  if (obj.contains("length")) {
+    if (!obj["length"].is_number_integer() || obj["length"].get<long long>() < 0 ||
+        obj["length"].get<long long>() > 1'000'000'000) {
+      return line_error(source, line, "\"length\" must be a non-negative integer");
+    }
+    task.length = obj["length"].get<int>();
+  }
+  if (obj.contains("reference")) {
+    if (!obj["reference"].is_string()) {
+      return line_error(source, line, "\"reference\" must be a string");
+    }
+    task.reference = obj["reference"].get<std::string>();
+  }
+  if (task.reference.empty() && task.match == MatchMode::exact) task.reference = task.answer;
+  if (task.match == MatchMode::number && !canonical_number(task.answer)) {
+    return line_error(source, line,
+                      fmt::format("answer \"{}\" is not a number, but match is \"number\"; write "
+                                  "digits like 1234 or -3.5, or use match \"exact\"",
+                                  task.answer));
+  }
+  if (task.match == MatchMode::regex) {
+    try {
+      std::regex re(task.answer, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return line_error(source, line,
+                        fmt::format("answer is not a valid ECMAScript regex ({}); escape "
+                                    "backslashes as \\\\ inside JSON strings",
+                                    e.what()));
+    }
+  }
+  return task;
+}
+
+Result<Task> parse_gsm8k_line(const json& obj, const std::string& source, int line) {
+  if (!obj.contains("question") || !obj["question"].is_string() || !obj.contains("answer") ||
+      !obj["answer"].is_string()) {
+    return line_error(source, line,
+                      "GSM8K lines need string fields \"question\" and \"answer\" (the file's "
+                      "first line was GSM8K format, so every line must be)");
+  }
+  const std::string full = obj["answer"].get<std::string>();
+  const std::size_t mark = full.rfind("####");
+  if (mark == std::string::npos) {
+    return line_error(source, line, "GSM8K answer has no final \"#### N\" line");
+  }
+  const std::optional<std::string> number = canonical_number(full.substr(mark + 4));
+  if (!number) {
+    return line_error(source, line, "GSM8K answer after \"####\" is not a single number");
+  }
+  Task task;
+  task.id = fmt::format("gsm8k-{}", line);
+  task.prompt = obj["question"].get<std::string>();
+  task.answer = *number;
+  task.match = MatchMode::number;
+  task.family = "gsm8k";
+  return task;
+}
+
+Status check_header(const json& obj, const std::string& source, int line) {
+  const json& format = obj["format"];
+  if (!format.is_string() || format.get<std::string>() != kTaskFormat) {
+    const std::string name = format.is_string() ? format.get<std::string>() : format.dump();
+    std::string hint = "pass a task file (keytok tasks -o FILE writes one)";
+    if (name == "keytok-sweep") hint = "this is a sweep results file; give it to keytok fit";
+    return line_error(
+        source, line,
+        fmt::format("file format is \"{}\", expected \"{}\"; {}", name, kTaskFormat, hint));
+  }
+  if (!obj.contains("version") || !obj["version"].is_number_integer()) {
+    return line_error(source, line, "task file header has no integer \"version\"");
+  }
+  const int version = obj["version"].get<int>();
+  if (version != kTaskVersion) {
+    return line_error(source, line,
+                      fmt::format("task file version {} is not supported (this keytok reads "
+                                  "version {}); regenerate the file with this keytok or upgrade",
+                                  version, kTaskVersion));
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+Result<std::vector<Task>> parse_tasks(std::string_view text, const std::string& source) {
+  const std::vector<Line> lines = split_lines(text);
+  if (lines.empty()) {
+    return Status::format_error(fmt::format(
+        "{}: the file has no tasks (it is empty or blank); write one JSON object per line, or "
+        "generate tasks with keytok tasks",
+        source));
+  }
+  enum class Kind { keytok, gsm8k } kind = Kind::keytok;
+  std::vector<Task> tasks;
+  std::map<std::string, int> id_lines;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const Line& line = lines[i];
+    json obj;
+    try {
+      obj = json::parse(line.text);
+    } catch (const json::parse_error& e) {
+      return line_error(
+          source, line.number,
+          fmt::format("not valid JSON ({}); each line must be one JSON object", e.what()));
+    }
+    if (!obj.is_object()) {
+      return line_error(source, line.number, "expected a JSON object ({...}) on each line");
+    }
+    if (obj.contains("format")) {
+      if (i != 0) {
+        return line_error(source, line.number,
+                          "a header line (with \"format\") may only be the first line");
+      }
+      KEYTOK_RETURN_IF_ERROR(check_header(obj, source, line.number));
+      continue;
+    }
+    if (i == 0 && obj.contains("question") && !obj.contains("prompt")) kind = Kind::gsm8k;
+    Result<Task> task = kind == Kind::gsm8k ? parse_gsm8k_line(obj, source, line.number)
+                                            : parse_keytok_line(obj, source, line.number);
+    if (!task.ok()) return task.status();
+    const auto [it, inserted] = id_lines.emplace(task->id, line.number);
+    if (!inserted) {
+      return line_error(source, line.number,
+                        fmt::format("duplicate id \"{}\" (first used on line {}); ids must be "
+                                    "unique",
+                                    task->id, it->second));
+    }
+    tasks.push_back(std::move(task).value());
+  }
+  if (tasks.empty()) {
+    return Status::format_error(
+        fmt::format("{}: the file has a header but no tasks; add one task per line", source));
+  }
+  return tasks;
+}
+
+Result<std::vector<Task>> load_tasks(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::not_found(fmt::format(
+        "task file not found: {}; check the path, or create one with keytok tasks", path));
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return Status::io_error(fmt::format("could not read task file {}", path));
+  return parse_tasks(buffer.str(), path);
+}
+
+std::string task_to_json_line(const Task& task) {
+  ordered_json obj;
+  obj["id"] = task.id;
+  obj["prompt"] = task.prompt;
+  obj["answer"] = task.answer;
+  obj["match"] = match_mode_name(task.match);
+  if (!task.family.empty()) obj["family"] = task.family;
+  if (task.length != 0) obj["length"] = task.length;
+  if (!task.reference.empty()) obj["reference"] = task.reference;
+  return obj.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Status write_tasks(const std::string& path, const std::vector<Task>& tasks) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::io_error(fmt::format("cannot open {} for writing", path));
+  ordered_json header;
+  header["format"] = kTaskFormat;
+  header["version"] = kTaskVersion;
+  header["count"] = tasks.size();
+  out << header.dump() << '\n';
+  for (const Task& task : tasks) out << task_to_json_line(task) << '\n';
+  out.flush();
+  if (!out) return Status::io_error(fmt::format("writing {} failed (disk full?)", path));
+  return Status::ok_status();
+}
+
+}  // namespace keytok

@@ -1,0 +1,195 @@
+// keytok sweep: run verifiable tasks, record where the first error falls, report error recall.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "keytok/sweep.hpp"
+#include "progress.hpp"
+
+namespace keytok::cli {
+
+namespace {
+
+struct SweepOptions {
+  ModelOptions model;
+  DetectorOptions detector;
+  std::string tasks;
+  std::string output = "sweep.jsonl";
+  bool resume = false;
+  SweepParams sweep;
+  int limit = 0;             // tasks at most (0 = all)
+  std::string report_json;   // also write the report as JSON
+  std::string report_only;   // --report FILE: summarize an existing results file and exit
+};
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// The settings a resumed run must share with the run that started the file.
+nlohmann::json run_settings(const SweepOptions& o, const KeyTokenDetector& det) {
+  return {{"model", std::filesystem::path(o.model.model.path).filename().string()},
+          {"tasks", std::filesystem::path(o.tasks).filename().string()},
+          {"samples", o.sweep.samples},
+          {"temperature", o.sweep.sampling.temperature},
+          {"seed", o.sweep.sampling.seed},
+          {"max_tokens", o.sweep.max_tokens},
+          {"detector", det.describe()},
+          {"raw", o.sweep.raw}};
+}
+
+int print_report(std::string_view cmd, const std::string& path, const std::string& report_json) {
+  bool cut = false;
+  auto trials = load_sweep_results(path, &cut);
+  if (!trials.ok()) return fail(cmd, trials.status());
+  if (cut) std::cerr << "note: the last line of " << path << " is cut off (killed run); resume to finish it\n";
+  const SweepReport report = summarize_sweep(*trials);
+  std::cout << sweep_report_text(report);
+  if (!report_json.empty()) {
+    std::ofstream out(report_json);
+    if (!out) return fail(cmd, Status::io_error("cannot write " + report_json));
+    out << sweep_report_json(report) << '\n';
+  }
+  return 0;
+}
+
+// Cuts a partly written last line (a killed run) so appending continues on a line boundary.
+Status truncate_to_last_newline(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec || size == 0) return Status::ok_status();
+  std::ifstream in(path, std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  const auto last_nl = content.find_last_of('\n');
+  const std::size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
+  if (keep < content.size()) std::filesystem::resize_file(path, keep, ec);
+  if (ec) return Status::io_error("cannot repair " + path + ": " + ec.message());
+  return Status::ok_status();
+}
+
+int run_sweep(const SweepOptions& o) {
+  constexpr std::string_view kCmd = "sweep";
+  if (!o.report_only.empty()) return print_report(kCmd, o.report_only, o.report_json);
+  if (o.tasks.empty()) return fail(kCmd, Status::invalid_argument("pass --tasks FILE (see `keytok tasks`)"));
+  if (auto st = o.sweep.validate(); !st.ok()) return fail(kCmd, st);
+  auto tasks = load_tasks(o.tasks);
+  if (!tasks.ok()) return fail(kCmd, tasks.status());
+  if (o.limit > 0 && static_cast<int>(tasks->size()) > o.limit) tasks->resize(static_cast<std::size_t>(o.limit));
+  auto model = load_model(o.model);
+  if (!model.ok()) return fail(kCmd, model.status());
+  auto detector = make_detector(o.detector, **model);
+  if (!detector.ok()) return fail(kCmd, detector.status());
+  const nlohmann::json settings = run_settings(o, *detector);
+
+  std::set<std::pair<std::string, int>> done;
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(o.output, ec) && std::filesystem::file_size(o.output, ec) > 0;
+  if (exists && !o.resume) {
+    return fail(kCmd, Status::invalid_argument(o.output + " already exists; pass --resume to continue it, "
+                                               "or -o a new file"));
+  }
+  if (exists) {
+    if (auto st = truncate_to_last_newline(o.output); !st.ok()) return fail(kCmd, st);
+    std::ifstream in(o.output);
+    std::string header_line;
+    std::getline(in, header_line);
+    const auto header = nlohmann::json::parse(header_line, nullptr, false);
+    if (header.is_discarded() || !header.is_object() || header.value("format", "") != "keytok-sweep") {
+      return fail(kCmd, Status::format_error(o.output + ":1: not a keytok sweep results file"));
+    }
+    if (header.value("settings", nlohmann::json()) != settings) {
+      return fail(kCmd, Status::invalid_argument(fmt::format(
+          "{} was started with other settings ({}); resume with the same flags, or -o a new file",
+          o.output, header.value("settings", nlohmann::json()).dump())));
+    }
+    auto previous = load_sweep_results(o.output);
+    if (!previous.ok()) return fail(kCmd, previous.status());
+    for (const auto& t : *previous) done.insert({t.id, t.sample});
+  }
+  std::ofstream out(o.output, std::ios::app);
+  if (!out) return fail(kCmd, Status::io_error("cannot write " + o.output));
+  if (!exists) {
+    const nlohmann::json header = {{"format", "keytok-sweep"}, {"version", 1},
+                                   {"model", o.model.model.path}, {"tasks", o.tasks},
+                                   {"samples", o.sweep.samples}, {"temperature", o.sweep.sampling.temperature},
+                                   {"seed", o.sweep.sampling.seed}, {"detector", detector->describe()},
+                                   {"detector_source", detector->source()}, {"created", utc_now()},
+                                   {"settings", settings}};
+    out << header.dump() << '\n' << std::flush;
+  }
+
+  auto session = Session::create(*model, o.model.session);
+  if (!session.ok()) return fail(kCmd, session.status());
+  Analyzer analyzer(**session, *detector);
+  const long total = static_cast<long>(tasks->size()) * o.sweep.samples - static_cast<long>(done.size());
+  if (!done.empty()) std::cerr << fmt::format("resuming: {} trials already in {}\n", done.size(), o.output);
+  Progress progress(std::max(total, 0L), "trials");
+  for (const Task& task : *tasks) {
+    for (int s = 0; s < o.sweep.samples; ++s) {
+      if (done.count({task.id, s}) != 0) continue;
+      auto trial = run_trial(analyzer, task, s, o.sweep);
+      if (!trial.ok()) {
+        progress.finish();
+        return fail(kCmd, Status(trial.status().code(), "task " + task.id + ": " + trial.status().message()));
+      }
+      out << trial_record_json(*trial) << '\n' << std::flush;
+      if (!out) return fail(kCmd, Status::io_error("failed writing " + o.output));
+      progress.tick();
+    }
+  }
+  progress.finish();
+  out.close();
+  return print_report(kCmd, o.output, o.report_json);
+}
+
+}  // namespace
+
+void setup_sweep(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<SweepOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "sweep", "Run verifiable tasks, record each trial's first error and key tokens, report error recall");
+  add_model_options(cmd, o->model);
+  add_detector_options(cmd, o->detector);
+  cmd->add_option("--tasks", o->tasks, "Task file: keytok JSONL or GSM8K JSONL (see docs/tasks.md)");
+  cmd->add_option("-o,--output", o->output, "Results file (JSON lines, appended as trials finish)")
+      ->capture_default_str();
+  cmd->add_flag("--resume", o->resume, "Continue an interrupted run in --output: no trial lost or repeated");
+  cmd->add_option("--samples", o->sweep.samples, "Trials per task (> 1 needs --temp > 0)")
+      ->capture_default_str()->check(CLI::Range(1, 10000));
+  cmd->add_option("--temp", o->sweep.sampling.temperature, "Sampling temperature (0 = greedy)")
+      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-k", o->sweep.sampling.top_k, "Sampling top-k (0 = off)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", o->sweep.sampling.top_p, "Sampling top-p")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-p", o->sweep.sampling.min_p, "Sampling min-p")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", o->sweep.sampling.seed, "Base seed (each trial derives its own)")->capture_default_str();
+  cmd->add_option("--max-tokens", o->sweep.max_tokens,
+                  "Tokens per trial at most (0 = 2x the reference + 16, or 256 without one)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--raw", o->sweep.raw, "Do not apply the model's chat template");
+  cmd->add_option("--limit", o->limit, "Run only the first N tasks")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--report", o->report_only, "Only print the report of an existing results file");
+  cmd->add_option("--report-json", o->report_json, "Also write the report as JSON to FILE");
+  cmd->footer(
+      "Examples:\n"
+      "  keytok tasks --family copy,count --lengths 4,8,16,32 --per 10 -o tasks.jsonl\n"
+      "  keytok sweep --tasks tasks.jsonl -o sweep.jsonl          # Ctrl-C, then add --resume\n"
+      "  keytok fit sweep.jsonl --html fit.html");
+  cmd->callback([o, &exit_code] { exit_code = run_sweep(*o); });
+}
+
+}  // namespace keytok::cli

@@ -1,0 +1,27 @@
+// A one-line progress bar with rate and ETA on stderr, drawn only when stderr is a terminal.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace keytok::cli {
+
+class Progress {
+ public:
+  /// total: units to do in this run; label: what a unit is ("trials").
+  Progress(long total, std::string label);
+  /// Marks one more unit done and redraws (at most ~10 times a second).
+  void tick();
+  /// Ends the line (when drawing).
+  void finish();
+
+ private:
+  void draw();
+  long total_;
+  long done_ = 0;
+  std::string label_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+}  // namespace keytok::cli
