@@ -54,6 +54,18 @@ void add_detector_options(CLI::App* cmd, DetectorOptions& opts) {
       ->check(CLI::Range(0.0, 1.0));
 }
 
+void add_sampling_options(CLI::App* cmd, SamplingParams& params) {
+  cmd->add_option("--temp", params.temperature, "Sampling temperature (0 = greedy)")
+      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-k", params.top_k, "Sampling top-k (0 = off)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", params.top_p, "Sampling top-p")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-p", params.min_p, "Sampling min-p")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", params.seed, "Sampling seed")->capture_default_str();
+}
+
 Result<std::shared_ptr<const Model>> load_model(const ModelOptions& opts) {
   return Model::load(opts.model);
 }

@@ -9,6 +9,7 @@
 
 #include "keytok/key_token.hpp"
 #include "keytok/model.hpp"
+#include "keytok/sampling.hpp"
 #include "keytok/session.hpp"
 #include "keytok/status.hpp"
 
@@ -29,6 +30,9 @@ struct DetectorOptions {
   float margin_threshold = -1.0f;   // < 0: not given
 };
 void add_detector_options(CLI::App* cmd, DetectorOptions& opts);
+
+/// Sampling flags: --temp, --top-k, --top-p, --min-p, --seed (defaults from SamplingParams).
+void add_sampling_options(CLI::App* cmd, SamplingParams& params);
 
 /// The default model: $KEYTOK_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf of the source
 /// tree, else of the current directory.

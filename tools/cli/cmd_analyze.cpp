@@ -98,15 +98,7 @@ void setup_analyze(CLI::App& app, int& exit_code) {
   cmd->add_option("-n,--generate", o->generate, "Generate up to N tokens from --prompt and analyze them")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--raw", o->raw, "Do not apply the model's chat template");
-  cmd->add_option("--temp", o->gen.sampling.temperature, "Sampling temperature (0 = greedy)")
-      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--top-k", o->gen.sampling.top_k, "Sampling top-k (0 = off)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-p", o->gen.sampling.top_p, "Sampling top-p")->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--min-p", o->gen.sampling.min_p, "Sampling min-p")->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", o->gen.sampling.seed, "Sampling seed")->capture_default_str();
+  add_sampling_options(cmd, o->gen.sampling);
   cmd->add_option("--top", o->top, "Alternatives kept per token")->capture_default_str()
       ->check(CLI::Range(0, 100));
   cmd->add_option("--window-overlap", o->score.window_overlap,

@@ -16,10 +16,9 @@ namespace keytok::cli {
 
 namespace {
 
-// A prompt with real forks (which planet, which facts, how to phrase them) and a checkable part.
-constexpr char kDemoPrompt[] =
-    "In three short sentences, explain why the sky is blue, then give the name of the planet "
-    "closest to the Sun.";
+// An open prompt: the answer forks at word choice and at facts, and runs long enough to show
+// how sparse (or not) the key tokens are.
+constexpr char kDemoPrompt[] = "Write a short paragraph explaining why leaves change colour in autumn.";
 
 struct DemoOptions {
   ModelOptions model;

@@ -168,15 +168,7 @@ void setup_sweep(CLI::App& app, int& exit_code) {
   cmd->add_flag("--resume", o->resume, "Continue an interrupted run in --output: no trial lost or repeated");
   cmd->add_option("--samples", o->sweep.samples, "Trials per task (> 1 needs --temp > 0)")
       ->capture_default_str()->check(CLI::Range(1, 10000));
-  cmd->add_option("--temp", o->sweep.sampling.temperature, "Sampling temperature (0 = greedy)")
-      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--top-k", o->sweep.sampling.top_k, "Sampling top-k (0 = off)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-p", o->sweep.sampling.top_p, "Sampling top-p")->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--min-p", o->sweep.sampling.min_p, "Sampling min-p")->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", o->sweep.sampling.seed, "Base seed (each trial derives its own)")->capture_default_str();
+  add_sampling_options(cmd, o->sweep.sampling);
   cmd->add_option("--max-tokens", o->sweep.max_tokens,
                   "Tokens per trial at most (0 = 2x the reference + 16, or 256 without one)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
