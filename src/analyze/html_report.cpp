@@ -88,9 +88,9 @@ box.addEventListener('mouseleave', () => { tip.style.display = 'none'; });
 }  // namespace
 
 void write_html(const Analysis& analysis, const AnalysisSummary& summary, std::ostream& out) {
-  nlohmann::json data = {{"summary", detail::summary_to_json(analysis, summary)},
+  nlohmann::ordered_json data = {{"summary", detail::summary_to_json(analysis, summary)},
                          {"prompt", analysis.prompt},
-                         {"tokens", nlohmann::json::array()}};
+                         {"tokens", nlohmann::ordered_json::array()}};
   for (const auto& r : analysis.tokens) data["tokens"].push_back(detail::record_to_json(r));
   out << kHead
       << "<h1 id=\"title\">keytok</h1><p class=\"sub\" id=\"sub\"></p>\n"

@@ -8,8 +8,8 @@ namespace keytok {
 
 namespace detail {
 
-nlohmann::json record_to_json(const TokenRecord& r) {
-  nlohmann::json top = nlohmann::json::array();
+nlohmann::ordered_json record_to_json(const TokenRecord& r) {
+  nlohmann::ordered_json top = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < r.stats.top.size(); ++i) {
     top.push_back({{"token_id", r.stats.top[i].id},
                    {"piece", i < r.top_pieces.size() ? r.top_pieces[i] : std::string()},
@@ -23,7 +23,7 @@ nlohmann::json record_to_json(const TokenRecord& r) {
           {"key", r.key},            {"top", std::move(top)}};
 }
 
-nlohmann::json summary_to_json(const Analysis& a, const AnalysisSummary& s) {
+nlohmann::ordered_json summary_to_json(const Analysis& a, const AnalysisSummary& s) {
   return {{"model", a.model_name},
           {"mode", a.mode},
           {"rule", a.rule},
@@ -43,9 +43,9 @@ nlohmann::json summary_to_json(const Analysis& a, const AnalysisSummary& s) {
           {"stop_reason", a.stop_reason}};
 }
 
-std::string dump_json(const nlohmann::json& j, int indent) {
+std::string dump_json(const nlohmann::ordered_json& j, int indent) {
   // Token pieces can hold half a UTF-8 character; replace such bytes instead of throwing.
-  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+  return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace detail

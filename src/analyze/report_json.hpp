@@ -8,9 +8,9 @@
 
 namespace keytok::detail {
 
-nlohmann::json record_to_json(const TokenRecord& record);
-nlohmann::json summary_to_json(const Analysis& analysis, const AnalysisSummary& summary);
+nlohmann::ordered_json record_to_json(const TokenRecord& record);
+nlohmann::ordered_json summary_to_json(const Analysis& analysis, const AnalysisSummary& summary);
 /// Dumps with invalid UTF-8 replaced by U+FFFD; indent < 0 means one line.
-std::string dump_json(const nlohmann::json& j, int indent);
+std::string dump_json(const nlohmann::ordered_json& j, int indent);
 
 }  // namespace keytok::detail

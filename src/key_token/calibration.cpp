@@ -75,7 +75,7 @@ Result<KeyTokenParams> calibrate_thresholds(std::span<const float> entropies,
 }
 
 Status save_calibration(const Calibration& cal, const std::string& path) {
-  nlohmann::json j = {
+  const nlohmann::ordered_json j = {
       {"format", kFormat},
       {"version", Calibration::kVersion},
       {"rule", key_rule_name(cal.params.rule)},
@@ -89,7 +89,7 @@ Status save_calibration(const Calibration& cal, const std::string& path) {
   };
   std::ofstream out(path);
   if (!out) return Status::io_error("cannot write calibration file " + path);
-  out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  out << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
   if (!out) return Status::io_error("failed writing calibration file " + path);
   return Status::ok_status();
 }

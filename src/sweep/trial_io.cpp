@@ -11,8 +11,8 @@ namespace {
 using nlohmann::json;
 
 template <class T>
-json opt(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
+nlohmann::ordered_json opt(const std::optional<T>& v) {
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
 }
 
 template <class T>
@@ -24,7 +24,8 @@ std::optional<T> get_opt(const json& j, const char* key) {
 }  // namespace
 
 std::string trial_record_json(const TrialRecord& t) {
-  const json j = {{"id", t.id},
+  // Ordered, so a results file reads id first, as docs/tasks.md shows it.
+  const nlohmann::ordered_json j = {{"id", t.id},
                   {"family", t.family},
                   {"length", t.length},
                   {"sample", t.sample},
