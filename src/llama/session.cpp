@@ -13,6 +13,7 @@ struct Session::Impl {
   SessionParams params;
   detail::LlamaContextPtr ctx;
   int n_ctx = 0;
+  int n_batch = 0;   // read back: llama.cpp clamps the requested value (e.g. to n_ctx)
   int n_threads = 0;
   int n_vocab = 0;
   std::vector<bool> open;       // (n_seq_max) whether the seq id is in use
@@ -77,6 +78,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
                                std::to_string(params.n_ctx) + "; try a smaller --ctx");
   }
   impl->n_ctx = static_cast<int>(llama_n_ctx(impl->ctx.get()));
+  impl->n_batch = static_cast<int>(std::min(llama_n_batch(impl->ctx.get()), llama_n_ubatch(impl->ctx.get())));
   impl->n_vocab = model->n_vocab();
   impl->model = std::move(model);
   const auto n_seq = static_cast<std::size_t>(params.n_seq_max);
@@ -143,7 +145,7 @@ Status Session::feed(const Branch& branch, std::span<const token_id> tokens,
     return Status::context_overflow("needs " + std::to_string(need) + " positions but the context holds " +
                                     std::to_string(s.n_ctx) + "; raise it with --ctx");
   }
-  const int chunk = std::min(s.params.n_batch, s.n_ctx);
+  const int chunk = std::max(1, std::min(s.n_batch, s.n_ctx));
   detail::BatchGuard batch(chunk, 1);
   for (std::size_t start = 0; start < tokens.size(); start += static_cast<std::size_t>(chunk)) {
     const std::size_t end = std::min(tokens.size(), start + static_cast<std::size_t>(chunk));
@@ -173,6 +175,11 @@ Status Session::step(std::span<const Branch> branches, std::span<const token_id>
     return Status::invalid_argument("step needs one token per branch");
   }
   if (branches.empty()) return Status::ok_status();
+  if (static_cast<int>(branches.size()) > s.n_batch) {
+    return Status::invalid_argument("step of " + std::to_string(branches.size()) +
+                                    " branches exceeds the batch size " + std::to_string(s.n_batch) +
+                                    "; raise n_batch (and --ctx)");
+  }
   for (std::size_t i = 0; i < branches.size(); ++i) {
     if (!s.is_open(branches[i])) return Status::invalid_argument("step on a branch that is not open");
     if (s.n_past[branches[i].id] + 1 > s.n_ctx) {

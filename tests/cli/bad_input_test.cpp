@@ -88,6 +88,17 @@ TEST(CliBadInput, NonsenseNumbers) {
                        "--margin-threshold");
 }
 
+TEST(CliBadInput, TinyContextAndPromptLongerThanContext) {
+  REQUIRE_MODEL(model);
+  std::string long_prompt;
+  for (int i = 0; i < 400; ++i) long_prompt += "word ";
+  expect_clean_failure(run_keytok({"analyze", "-m", model, "--ctx", "16", "-p", long_prompt, "--generate", "4"}),
+                       "--ctx");
+  // llama.cpp clamps the batch to a tiny context; keytok must follow, not trip its assert.
+  const CliRun tiny = run_keytok({"analyze", "-m", model, "--ctx", "1", "-p", "hi", "--generate", "2"});
+  EXPECT_LT(tiny.exit_code, 124) << tiny.err;
+}
+
 TEST(CliBadInput, ConflictingModes) {
   expect_clean_failure(run_keytok({"analyze"}), "nothing to analyze");
   expect_clean_failure(run_keytok({"analyze", "--generate", "4"}), "--prompt");
