@@ -1,14 +1,26 @@
 # Provides the `llama` target: an installed llama.cpp (find_package) or the pinned source tree.
+# An installed llama.cpp ships shared libraries with an empty RUNPATH, and the linker drops the
+# executable's direct need of libggml (llama-cpp-notes §1): DT_RUNPATH does not cover transitive
+# dependencies, so use an old-style DT_RPATH pointing at the install's lib directory.
+macro(keytok_use_installed_llama)
+  message(STATUS "keytok: using installed llama.cpp ${LLAMA_VERSION} (${LLAMA_LIB_DIR})")
+  if(LLAMA_LIB_DIR)
+    list(APPEND CMAKE_BUILD_RPATH "${LLAMA_LIB_DIR}")
+    list(APPEND CMAKE_INSTALL_RPATH "${LLAMA_LIB_DIR}")
+    add_link_options(LINKER:--disable-new-dtags)
+  endif()
+endmacro()
+
 if(KEYTOK_USE_SYSTEM_LLAMA)
   find_package(llama REQUIRED)
-  message(STATUS "keytok: using installed llama.cpp ${LLAMA_VERSION}")
+  keytok_use_installed_llama()
   return()
 endif()
 
 if(NOT EXISTS "${KEYTOK_LLAMA_SOURCE_DIR}/include/llama.h")
   find_package(llama QUIET)
   if(llama_FOUND)
-    message(STATUS "keytok: no pinned tree; using installed llama.cpp ${LLAMA_VERSION}")
+    keytok_use_installed_llama()
     return()
   endif()
   message(FATAL_ERROR
