@@ -22,6 +22,8 @@ struct ModelParams {
   int n_gpu_layers = 0;   // layers offloaded to a GPU backend (CUDA builds); 0 = CPU, -1 = all
   bool use_mmap = true;   // map the file instead of reading it
   bool verbose = false;   // pass llama.cpp's own log (info and above) to stderr; else errors only
+  std::string chat_template;  // a llama.cpp built-in template name ("chatml", "gemma", "llama3",
+                              // ...) used instead of the GGUF's; empty = the GGUF's own
 
   /// invalid_argument when path is empty or n_gpu_layers < -1.
   Status validate() const;
@@ -64,7 +66,7 @@ class Model {
   bool adds_bos() const;        ///< whether tokenize(add_special = true) prepends BOS
   token_id bos() const;         ///< the BOS token, -1 when the vocabulary has none
 
-  /// Whether the GGUF carries a chat template.
+  /// Whether a chat template is available (the GGUF's, or ModelParams::chat_template).
   bool has_chat_template() const;
 
   /// Formats a chat with the model's template (llama_chat_apply_template; known templates by

@@ -67,6 +67,16 @@ Result<std::shared_ptr<const Model>> Model::load(const ModelParams& params) {
   }
   impl->vocab = llama_model_get_vocab(impl->model.get());
   impl->path = params.path;
+  if (!params.chat_template.empty()) {
+    // llama.cpp recognises a built-in name; an unknown one fails here, not at the first prompt.
+    const llama_chat_message probe{"user", "x"};
+    char buf[256];
+    if (llama_chat_apply_template(params.chat_template.c_str(), &probe, 1, true, buf, sizeof buf) < 0) {
+      return Status::invalid_argument("unknown chat template '" + params.chat_template +
+                                      "'; use a llama.cpp built-in name such as chatml, gemma or llama3");
+    }
+    impl->chat_template = params.chat_template;
+  }
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
@@ -111,14 +121,15 @@ bool Model::is_eog(token_id id) const { return llama_vocab_is_eog(impl_->vocab, 
 bool Model::adds_bos() const { return llama_vocab_get_add_bos(impl_->vocab); }
 token_id Model::bos() const { return llama_vocab_bos(impl_->vocab); }
 bool Model::has_chat_template() const {
-  return llama_model_chat_template(impl_->model.get(), nullptr) != nullptr;
+  return !impl_->chat_template.empty() || llama_model_chat_template(impl_->model.get(), nullptr) != nullptr;
 }
 
 Result<std::string> Model::apply_chat_template(std::span<const ChatMessage> messages,
                                                bool add_assistant) const {
-  const char* tmpl = llama_model_chat_template(impl_->model.get(), nullptr);
+  const char* tmpl = impl_->chat_template.empty() ? llama_model_chat_template(impl_->model.get(), nullptr)
+                                                  : impl_->chat_template.c_str();
   if (tmpl == nullptr) {
-    return Status::invalid_argument("model " + name() + " has no chat template; pass --raw");
+    return Status::invalid_argument("model " + name() + " has no chat template; pass --chat-template NAME or --raw");
   }
   std::vector<llama_chat_message> msgs;
   std::size_t total = 0;

@@ -14,6 +14,7 @@ struct Model::Impl {
   detail::LlamaModelPtr model;
   const llama_vocab* vocab = nullptr;
   std::string path;
+  std::string chat_template;  // override from ModelParams; empty = the GGUF's
   std::uint64_t file_size = 0;
 };
 

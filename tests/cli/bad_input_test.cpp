@@ -99,6 +99,12 @@ TEST(CliBadInput, TinyContextAndPromptLongerThanContext) {
   EXPECT_LT(tiny.exit_code, 124) << tiny.err;
 }
 
+TEST(CliBadInput, UnknownChatTemplate) {
+  REQUIRE_MODEL(model);
+  expect_clean_failure(run_keytok({"analyze", "-m", model, "--chat-template", "nonsense", "-p", "hi", "--generate", "2"}),
+                       "unknown chat template");
+}
+
 TEST(CliBadInput, ConflictingModes) {
   expect_clean_failure(run_keytok({"analyze"}), "nothing to analyze");
   expect_clean_failure(run_keytok({"analyze", "--generate", "4"}), "--prompt");

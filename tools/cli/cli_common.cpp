@@ -40,6 +40,8 @@ void add_model_options(CLI::App* cmd, ModelOptions& opts) {
   cmd->add_option("--gpu-layers", opts.model.n_gpu_layers, "Layers to offload to a GPU backend (-1 = all)")
       ->capture_default_str()
       ->check(CLI::Range(-1, 100000));
+  cmd->add_option("--chat-template", opts.model.chat_template,
+                  "llama.cpp built-in chat template (chatml, gemma, llama3, ...) instead of the model's");
   cmd->add_flag("--verbose", opts.model.verbose, "Show llama.cpp's log");
 }
 
