@@ -65,20 +65,6 @@ int print_report(std::string_view cmd, const std::string& path, const std::strin
   return 0;
 }
 
-// Cuts a partly written last line (a killed run) so appending continues on a line boundary.
-Status truncate_to_last_newline(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec || size == 0) return Status::ok_status();
-  std::ifstream in(path, std::ios::binary);
-  std::string content((std::istreambuf_iterator<char>(in)), {});
-  const auto last_nl = content.find_last_of('\n');
-  const std::size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
-  if (keep < content.size()) std::filesystem::resize_file(path, keep, ec);
-  if (ec) return Status::io_error("cannot repair " + path + ": " + ec.message());
-  return Status::ok_status();
-}
-
 int run_sweep(const SweepOptions& o) {
   constexpr std::string_view kCmd = "sweep";
   if (!o.report_only.empty()) return print_report(kCmd, o.report_only, o.report_json);
@@ -101,7 +87,7 @@ int run_sweep(const SweepOptions& o) {
                                                "or -o a new file"));
   }
   if (exists) {
-    if (auto st = truncate_to_last_newline(o.output); !st.ok()) return fail(kCmd, st);
+    if (auto st = truncate_partial_last_line(o.output); !st.ok()) return fail(kCmd, st);
     std::ifstream in(o.output);
     std::string header_line;
     std::getline(in, header_line);

@@ -1,0 +1,248 @@
+// keytok/strategy.hpp: decoding strategies that spend tokens on one or many paths, then vote.
+//
+// Every strategy decodes from one prefilled prompt inside a borrowed Session. Extra paths are
+// forks of the prompt (or of another path) over the unified KV cache, never a second prefill,
+// and all live paths advance together in one batched Session::step per step.
+//
+//   greedy      one path, argmax
+//   sample      one path, temperature / top-k / top-p / min-p sampling
+//   sc:N        self-consistency (arXiv 2203.11171): N sampled paths, majority vote
+//   branch      key-token branching [experimental]: one greedy path; where the detector flags a
+//               position, fork into the top alternatives (EAGer, arXiv 2510.11170, with a KV
+//               fork instead of re-sending text), prune by path confidence, combine by --combine
+//   deepconf:N  DeepConf online (arXiv 2508.15260) [experimental]: warm-up traces set a bar from
+//               their lowest sliding-window confidence, later traces stop when their window
+//               confidence falls below it, confidence-weighted vote, stop once settled
+//
+//   auto params = parse_strategy("sc:8").value();          // defaults from StrategyParams
+//   params.budget_tokens = 512;
+//   auto strategy = make_strategy(params).value();
+//   auto session = Session::create(model, {.n_seq_max = params.max_live_sequences()}).value();
+//   GenerationResult r = strategy->run(*session, {.prompt = "What is 7 + 5?"}).value();
+//   std::string json = generation_to_json(r);             // the whole search tree
+//
+// Each result carries its cost (DecodeCost). After run() returns, every sequence the strategy
+// opened is closed and holds no KV cells, on success and on error alike.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keytok/key_token.hpp"
+#include "keytok/sampling.hpp"
+#include "keytok/session.hpp"
+#include "keytok/status.hpp"
+#include "keytok/token_stats.hpp"
+
+namespace keytok {
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+enum class StrategyKind { greedy, sample, self_consistency, branch, deepconf };
+
+/// How the answers of several paths become one. Persisted by name.
+enum class CombineRule {
+  majority,      ///< "majority": one vote per path
+  weighted,      ///< "weighted": each path votes with its confidence (CISC, arXiv 2502.06233)
+  best_logprob,  ///< "best": the answer of the path with the highest mean logprob
+};
+const char* combine_rule_name(CombineRule rule);
+/// Parses "majority", "weighted" or "best"; invalid_argument lists them.
+Result<CombineRule> parse_combine_rule(std::string_view name);
+
+/// Knobs of `branch`.
+struct BranchParams {
+  KeyTokenParams detector;           // which positions fork (default: entropy >= 2.0 nats, EAGer)
+  int alternatives = 2;              // paths leaving a fork, parent included, 2..16 (EAGer: 2)
+  float min_alternative_prob = 0.05f;  // skip alternatives less likely than this; 0 keeps all
+  int max_live = 4;                  // paths decoding at once at most, 1..256
+  int max_paths = 4;                 // paths over the whole run, live or finished, >= max_live
+                                     // (EAGer's M; 4 chosen on a dev set, docs/results/decoding.md)
+  int min_fork_distance = 4;         // tokens a path decodes after a fork before it forks again
+  float prune_gap_nats = 1.0f;       // close a path whose mean logprob trails the best live
+                                     // path's by more than this; <= 0 disables pruning
+  int prune_min_tokens = 8;          // tokens a path must hold past its fork before it can be pruned
+};
+
+/// Knobs of `deepconf:N`. Defaults follow the paper's "DeepConf-high" (keep 90%) with a window
+/// scaled down to the short answers of small models (the paper uses 2,048 tokens).
+struct DeepConfParams {
+  int warmup = 0;                    // warm-up traces; 0 = ceil(N / 2); 1..N
+  int window = 16;                   // sliding window, tokens, >= 1
+  int top_k = 20;                    // token confidence = -mean log p of the top k (paper: 20)
+  float keep_percent = 90.0f;        // eta: the bar is the (100 - eta)th percentile of the
+                                     // warm-up traces' lowest window confidence, in (0, 100]
+  float consensus = 0.95f;           // stop when the leader holds this share of the vote, (0, 1]
+};
+
+/// Everything that defines one strategy run. Designated-initializer friendly; every field
+/// has a default.
+struct StrategyParams {
+  StrategyKind kind = StrategyKind::greedy;
+  int n = 1;                         // paths for sc:N and deepconf:N, 1..256; 1 otherwise
+  SamplingParams sampling{.temperature = 0.7f};  // sample, sc, deepconf; greedy/branch ignore it
+  int max_tokens = 256;              // tokens per path at most, >= 1
+  int budget_tokens = 0;             // generated tokens over all paths at most; 0 = unlimited
+  CombineRule combine = CombineRule::majority;  // sc and branch; deepconf always votes weighted
+  BranchParams branch;
+  DeepConfParams deepconf;
+
+  /// The spec this was parsed from, e.g. "sc:8" (what results and tables call it).
+  std::string name() const;
+  /// Paths the strategy starts with before any fork: sc/deepconf N, else 1. A budget below
+  /// this cannot give every starting path one token (validate rejects it).
+  int min_budget_tokens() const;
+  /// Sequences the Session must allow (SessionParams::n_seq_max), prompt holder included.
+  int max_live_sequences() const;
+  /// invalid_argument naming the field: N outside 1..256, a negative budget or one below
+  /// min_budget_tokens(), bad sampling / detector / branch / deepconf values.
+  Status validate() const;
+};
+
+/// Parses "greedy", "sample", "sc:N", "branch" or "deepconf:N" onto a copy of `base` (which
+/// supplies every other knob). invalid_argument for an unknown name (the message lists the
+/// valid ones) or N outside 1..256 (llama.cpp's sequence limit).
+Result<StrategyParams> parse_strategy(std::string_view spec, const StrategyParams& base = {});
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+/// Label-free answer extraction from a path's text; nullopt = no answer in it.
+using AnswerExtractor = std::function<std::optional<std::string>(std::string_view text)>;
+
+/// One generation request.
+struct GenerateRequest {
+  std::string prompt;          // the user prompt (required)
+  bool raw = false;            // no chat template
+  AnswerExtractor extract;     // empty = the text with surrounding whitespace trimmed
+};
+
+/// A candidate token at a fork.
+struct ForkAlternative {
+  token_id id = -1;
+  float prob = 0.0f;           // under the full softmax
+  std::string piece;
+  int path = -1;               // the path that took it; -1 = not taken
+};
+
+/// A position where a path forked.
+struct ForkPoint {
+  int path = -1;               // the path that forked (it keeps the top-1 token)
+  int index = 0;               // the token index inside that path where the paths diverge
+  float entropy = 0.0f;        // nats, of the distribution there
+  float margin = 0.0f;         // top1 - top2 probability there
+  std::vector<ForkAlternative> alternatives;  // by prob desc; [0] is the parent's own token
+};
+
+/// One decoded path. Tokens [0, fork_index) are shared with `parent`.
+struct PathResult {
+  int id = 0;                  // index in GenerationResult::paths
+  int parent = -1;             // -1 for paths started from the prompt
+  int fork_index = 0;          // tokens shared with the parent
+  std::vector<token_id> tokens;      // all tokens of the path, shared prefix included
+  std::vector<float> logprobs;       // (tokens) log p of each token, nats
+  std::vector<float> confidences;    // (tokens) DeepConf token confidence, -mean top-k log p
+  std::vector<bool> key;             // (tokens) whether the detector flagged the position (branch)
+  std::string text;
+  double mean_logprob = 0.0;   // over the path's own tokens (from fork_index on), nats
+  double confidence = 0.0;     // vote weight: DeepConf lowest window confidence for deepconf,
+                               // exp(mean_logprob) otherwise
+  std::optional<std::string> answer;  // extracted from text
+  std::string stop_reason;     // eog, length, budget, context, pruned, low_confidence, settled
+  bool votes = true;           // false when pruned or stopped for low confidence
+};
+
+/// The combined answer.
+struct VoteTally {
+  std::string answer;
+  int count = 0;               // voting paths with this answer
+  double weight = 0.0;         // summed weight (count for majority)
+};
+struct Vote {
+  CombineRule rule = CombineRule::majority;
+  std::vector<VoteTally> tallies;     // by weight desc, then count desc, then first appearance
+  std::optional<std::string> answer;  // the winner; nullopt when no voting path has an answer
+  int chosen_path = -1;               // the path whose text is reported; -1 when no paths
+};
+
+/// What a run spent.
+struct DecodeCost {
+  int prompt_tokens = 0;           // prefilled once
+  std::int64_t generated_tokens = 0;  // over all paths (end-of-generation tokens not counted)
+  std::int64_t decode_calls = 0;   // llama_decode calls, prefill included
+  int peak_live = 0;               // most sequences open at once, prompt holder included
+  int forks = 0;                   // Session::fork calls
+  double wall_ms = 0.0;            // from start to the vote, prefill included
+};
+
+struct GenerationResult {
+  std::string strategy;            // e.g. "sc:8"
+  std::string detector;            // branch: the rule; else empty
+  std::vector<PathResult> paths;
+  std::vector<ForkPoint> forks;
+  Vote vote;
+  std::string text;                // the chosen path's text
+  DecodeCost cost;
+  double deepconf_threshold = 0.0; // deepconf: the bar set by warm-up; else 0
+};
+
+// ---------------------------------------------------------------------------------------------
+// Strategies
+
+/// A decoding strategy. Immutable after make_strategy; run() may be called many times, one
+/// thread at a time per Session.
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  /// Decodes `request` in `session` (reset first, so the session must not hold other work).
+  /// The session needs n_seq_max >= params().max_live_sequences(). Errors: invalid_argument
+  /// (empty prompt, too few sequences), context_overflow (the prompt leaves no room in the
+  /// context; names the limit and --ctx), kv_full, and decode failures.
+  virtual Result<GenerationResult> run(Session& session, const GenerateRequest& request) const = 0;
+  virtual const StrategyParams& params() const = 0;
+};
+
+/// Builds the strategy after params.validate().
+Result<std::unique_ptr<Strategy>> make_strategy(const StrategyParams& params);
+
+// ---------------------------------------------------------------------------------------------
+// Pure pieces, exposed for tests and for offline re-scoring
+
+/// One path's ballot. weight is used by `weighted`, mean_logprob by `best`.
+struct Ballot {
+  std::optional<std::string> answer;
+  double weight = 1.0;
+  double mean_logprob = 0.0;
+  bool votes = true;           // false: pruned or stopped early, not counted
+};
+
+/// Combines ballots. Non-voting ballots and ballots without an answer are not counted. Ties
+/// break by count, then by the answer first seen (lowest ballot index), so the result is
+/// deterministic. With no counted ballot the answer is nullopt; chosen_path then is the voting
+/// ballot with the best mean logprob, else the best of all, else -1 (no ballots).
+/// For `best`, the answer is that of the highest-mean-logprob counted ballot.
+Vote combine_ballots(std::span<const Ballot> ballots, CombineRule rule);
+
+/// DeepConf token confidence: -mean of log p over the given top probabilities (k of them).
+/// Higher = more peaked. 0 for an empty span.
+double token_confidence(std::span<const Alternative> top);
+
+/// Lowest mean over every window of `window` consecutive values (the mean of all values when
+/// fewer than `window`); 0 for an empty span.
+double lowest_window_mean(std::span<const float> values, int window);
+
+/// The DeepConf bar: the (100 - keep_percent)th percentile (linear interpolation) of the
+/// warm-up traces' lowest window confidences. 0 (no bar) for an empty span.
+double deepconf_threshold(std::span<const double> warmup_lowest, float keep_percent);
+
+/// The whole result as one JSON object (strategy, cost, vote, paths, forks, text).
+std::string generation_to_json(const GenerationResult& result, bool include_tokens = false);
+
+}  // namespace keytok

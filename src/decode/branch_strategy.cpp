@@ -1,0 +1,115 @@
+// branch [experimental]: key-token branching. One greedy path; where the detector flags the
+// distribution of the next token, the path keeps its top-1 token and forks new paths that take
+// the next alternatives (EAGer, arXiv 2510.11170, with a KV-cache fork instead of re-sending
+// the text). All live paths advance in one batched step; paths that trail the best live path's
+// mean logprob by more than a gap are pruned; the survivors are combined by --combine.
+#include <cmath>
+
+#include "decode/path_runner.hpp"
+#include "decode/strategies.hpp"
+
+namespace keytok::detail {
+
+namespace {
+
+class BranchStrategy final : public Strategy {
+ public:
+  explicit BranchStrategy(StrategyParams params)
+      : params_(std::move(params)), detector_(params_.branch.detector) {}
+
+  Result<GenerationResult> run(Session& session, const GenerateRequest& request) const override {
+    const BranchParams& bp = params_.branch;
+    GenerationResult out;
+    out.detector = detector_.describe();
+    PathRunner runner(session, params_, request, out);
+    KEYTOK_RETURN_IF_ERROR(runner.prefill());
+    auto root = runner.start_path(SamplingParams{.temperature = 0.0f}, /*take_prompt=*/true);
+    if (!root.ok()) return root.status();
+    runner.live()[0].since_fork = bp.min_fork_distance;  // the root may fork at once
+    while (!runner.live().empty()) {
+      for (int l = static_cast<int>(runner.live().size()) - 1; l >= 0; --l) {
+        const TokenStats st = runner.pick(l);
+        const bool key = detector_.is_key(st);
+        if (key && may_fork(runner, l, out)) KEYTOK_RETURN_IF_ERROR(fork(runner, l, st, out));
+        runner.append(l, st, key);
+      }
+      KEYTOK_RETURN_IF_ERROR(runner.step());
+      prune(runner);
+    }
+    runner.finalize(params_.combine);
+    return out;
+  }
+  const StrategyParams& params() const override { return params_; }
+
+ private:
+  bool may_fork(PathRunner& runner, int l, const GenerationResult& out) const {
+    const BranchParams& bp = params_.branch;
+    return static_cast<int>(runner.live().size()) < bp.max_live &&
+           static_cast<int>(out.paths.size()) < bp.max_paths &&
+           runner.live()[static_cast<std::size_t>(l)].since_fork >= bp.min_fork_distance &&
+           runner.budget_left() >= 2;  // the parent's token and at least one alternative
+  }
+
+  // Forks live path l at its current position into the next alternatives of `st`.
+  Status fork(PathRunner& runner, int l, const TokenStats& st, GenerationResult& out) const {
+    const BranchParams& bp = params_.branch;
+    const int parent = runner.live()[static_cast<std::size_t>(l)].path;
+    ForkPoint fp{.path = parent, .index = static_cast<int>(runner.path_of(l).tokens.size()),
+                 .entropy = st.entropy, .margin = st.margin};
+    const std::size_t n_alt = std::min(st.top.size(), static_cast<std::size_t>(bp.alternatives));
+    fp.alternatives.push_back({.id = st.token, .prob = std::exp(st.logprob),
+                               .piece = runner.piece(st.token), .path = parent});
+    for (std::size_t j = 0; j < n_alt; ++j) {
+      const Alternative& alt = st.top[j];
+      if (alt.id == st.token) continue;
+      const bool room = static_cast<int>(runner.live().size()) < bp.max_live &&
+                        static_cast<int>(out.paths.size()) < bp.max_paths && runner.budget_left() >= 2;
+      const bool likely = alt.prob >= bp.min_alternative_prob;
+      ForkAlternative fa{.id = alt.id, .prob = alt.prob, .piece = runner.piece(alt.id)};
+      if (room && likely) {
+        auto child = runner.fork_path(l, runner.stats_for(l, alt.id));
+        if (!child.ok()) return child.status();
+        fa.path = static_cast<int>(out.paths.size()) - 1;
+      }
+      fp.alternatives.push_back(std::move(fa));
+    }
+    runner.live()[static_cast<std::size_t>(l)].since_fork = 0;
+    out.forks.push_back(std::move(fp));
+    return Status::ok_status();
+  }
+
+  // Closes live paths whose own mean logprob trails the best live path's by more than the gap.
+  void prune(PathRunner& runner) const {
+    const BranchParams& bp = params_.branch;
+    if (bp.prune_gap_nats <= 0.0f || runner.live().size() < 2) return;
+    std::vector<double> mean(runner.live().size(), 0.0);
+    std::vector<int> own(runner.live().size(), 0);
+    double best = -1e30;
+    for (std::size_t l = 0; l < runner.live().size(); ++l) {
+      const PathResult& p = runner.path_of(static_cast<int>(l));
+      own[l] = static_cast<int>(p.logprobs.size()) - p.fork_index;
+      if (own[l] <= 0) continue;
+      double sum = 0.0;
+      for (std::size_t i = static_cast<std::size_t>(p.fork_index); i < p.logprobs.size(); ++i) sum += p.logprobs[i];
+      mean[l] = sum / own[l];
+      best = std::max(best, mean[l]);
+    }
+    for (int l = static_cast<int>(runner.live().size()) - 1; l >= 0; --l) {
+      const auto i = static_cast<std::size_t>(l);
+      if (own[i] >= bp.prune_min_tokens && mean[i] < best - bp.prune_gap_nats) {
+        runner.finish(l, "pruned", /*votes=*/false);
+      }
+    }
+  }
+
+  StrategyParams params_;
+  KeyTokenDetector detector_;
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_branch_strategy(const StrategyParams& params) {
+  return std::make_unique<BranchStrategy>(params);
+}
+
+}  // namespace keytok::detail

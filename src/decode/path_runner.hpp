@@ -1,0 +1,96 @@
+// PathRunner: the bookkeeping every strategy shares. It prefills the prompt once, starts and
+// forks paths as KV sequences, picks and records tokens, advances every path holding a pending
+// token in one batched Session::step, enforces the token budget, and on destruction closes every
+// sequence it opened (success or error), so the session holds no cells of them afterwards.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "keytok/strategy.hpp"
+
+namespace keytok::detail {
+
+/// A path that is still decoding.
+struct LivePath {
+  int path = -1;                   // index in GenerationResult::paths
+  Branch branch;
+  std::optional<Sampler> sampler;
+  bool pending = false;            // its last token still has to be decoded
+  int since_fork = 0;              // tokens decoded since this path last forked or began
+};
+
+class PathRunner {
+ public:
+  /// `out` receives paths, forks and cost; it must outlive the runner.
+  PathRunner(Session& session, const StrategyParams& params, const GenerateRequest& request,
+             GenerationResult& out);
+  ~PathRunner();
+  PathRunner(const PathRunner&) = delete;
+  PathRunner& operator=(const PathRunner&) = delete;
+
+  /// Resets the session, encodes and feeds the prompt into the prompt branch. Errors:
+  /// invalid_argument (empty prompt, session too small), context_overflow.
+  Status prefill();
+
+  /// A new path from the prompt: a fork of the prompt branch, or with `take_prompt` the
+  /// prompt branch itself (it then stops being the prompt holder). Returns its live index.
+  Result<int> start_path(const SamplingParams& sampling, bool take_prompt);
+
+  /// Forks live path `from` before its pending token: the child shares every token but the
+  /// last, then takes `token` (with `stats` computed for it) instead. Returns its live index.
+  Result<int> fork_path(int from, const TokenStats& stats);
+
+  /// Samples live path `l`'s next token from its logits; stats carry top_k() alternatives.
+  TokenStats pick(int l);
+  /// Stats of token `t` under live path `l`'s current logits.
+  TokenStats stats_for(int l, token_id t);
+
+  /// Records `stats.token` on live path `l`: an end-of-generation token finishes it ("eog"),
+  /// otherwise the token is appended (one budget token) and becomes pending, or the path
+  /// finishes at max_tokens ("length"). Returns whether the path is still live.
+  bool append(int l, const TokenStats& stats, bool key = false);
+
+  /// One batched decode of every pending token. A path at the context's end finishes with
+  /// "context"; a full KV pool finishes all pending paths with "kv_full".
+  Status step();
+
+  /// Closes live path `l`, extracts its answer and removes it from live(). Indices above `l`
+  /// shift down by one.
+  void finish(int l, const std::string& reason, bool votes = true);
+  void finish_all(const std::string& reason, bool votes = true);
+
+  /// Closes the prompt holder (call once no more paths will start from the prompt).
+  void close_prompt();
+
+  /// Closes everything, sets mean logprobs and (unless already set) confidences, votes with
+  /// `rule` and fills the cost.
+  void finalize(CombineRule rule, bool keep_confidence = false);
+
+  std::vector<LivePath>& live() { return live_; }
+  PathResult& path_of(int l) { return out_.paths[static_cast<std::size_t>(live_[static_cast<std::size_t>(l)].path)]; }
+  std::int64_t budget_left() const;
+  bool budget_spent() const { return budget_left() <= 0; }
+  int top_k() const { return top_k_; }
+  std::string piece(token_id t) const { return session_.model().token_piece(t); }
+
+ private:
+  void close_all();
+  // logits: (n_vocab) of live path l's next token.
+  std::span<const float> logits_for(int l) const;
+
+  Session& session_;
+  const StrategyParams& params_;
+  const GenerateRequest& request_;
+  GenerationResult& out_;
+  Branch prompt_;
+  std::vector<float> prompt_logits_;  // (n_vocab) after the prompt, for paths started after other decodes
+  std::vector<LivePath> live_;
+  std::vector<Branch> step_branches_;
+  std::vector<token_id> step_tokens_;
+  int top_k_ = 20;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace keytok::detail

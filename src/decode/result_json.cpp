@@ -1,0 +1,76 @@
+// GenerationResult as JSON: strategy, cost, vote, paths, forks (the search tree).
+#include <nlohmann/json.hpp>
+
+#include "keytok/strategy.hpp"
+
+namespace keytok {
+
+namespace {
+
+using nlohmann::json;
+
+json answer_json(const std::optional<std::string>& a) { return a ? json(*a) : json(nullptr); }
+
+json path_json(const PathResult& p, bool include_tokens) {
+  json j = {{"id", p.id},
+            {"parent", p.parent},
+            {"fork_index", p.fork_index},
+            {"n_tokens", p.tokens.size()},
+            {"n_own_tokens", p.tokens.size() - static_cast<std::size_t>(p.fork_index)},
+            {"text", p.text},
+            {"mean_logprob", p.mean_logprob},
+            {"confidence", p.confidence},
+            {"answer", answer_json(p.answer)},
+            {"stop_reason", p.stop_reason},
+            {"votes", p.votes}};
+  json keys = json::array();
+  for (std::size_t i = 0; i < p.key.size(); ++i) {
+    if (p.key[i]) keys.push_back(i);
+  }
+  j["key_positions"] = std::move(keys);
+  if (include_tokens) {
+    j["tokens"] = p.tokens;
+    j["logprobs"] = p.logprobs;
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
+  json paths = json::array();
+  for (const PathResult& p : r.paths) paths.push_back(path_json(p, include_tokens));
+  json forks = json::array();
+  for (const ForkPoint& f : r.forks) {
+    json alts = json::array();
+    for (const ForkAlternative& a : f.alternatives) {
+      alts.push_back({{"token", a.id}, {"prob", a.prob}, {"piece", a.piece}, {"path", a.path}});
+    }
+    forks.push_back({{"path", f.path}, {"index", f.index}, {"entropy", f.entropy},
+                     {"margin", f.margin}, {"alternatives", std::move(alts)}});
+  }
+  json tallies = json::array();
+  for (const VoteTally& t : r.vote.tallies) {
+    tallies.push_back({{"answer", t.answer}, {"count", t.count}, {"weight", t.weight}});
+  }
+  json j = {{"strategy", r.strategy},
+            {"answer", answer_json(r.vote.answer)},
+            {"text", r.text},
+            {"vote", {{"rule", combine_rule_name(r.vote.rule)},
+                      {"chosen_path", r.vote.chosen_path},
+                      {"tallies", std::move(tallies)}}},
+            {"cost", {{"prompt_tokens", r.cost.prompt_tokens},
+                      {"generated_tokens", r.cost.generated_tokens},
+                      {"decode_calls", r.cost.decode_calls},
+                      {"peak_live", r.cost.peak_live},
+                      {"forks", r.cost.forks},
+                      {"wall_ms", r.cost.wall_ms}}},
+            {"paths", std::move(paths)},
+            {"forks", std::move(forks)}};
+  if (!r.detector.empty()) j["detector"] = r.detector;
+  if (r.strategy.rfind("deepconf", 0) == 0) j["deepconf_threshold"] = r.deepconf_threshold;
+  // Invalid UTF-8 (a path cut inside a character) is replaced rather than thrown on.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace keytok

@@ -1,0 +1,158 @@
+// Strategy specs ("sc:8"), their validation, and the factory.
+#include <algorithm>
+#include <charconv>
+#include <string>
+
+#include "decode/strategies.hpp"
+#include "keytok/strategy.hpp"
+
+namespace keytok {
+
+const char* combine_rule_name(CombineRule rule) {
+  switch (rule) {
+    case CombineRule::majority: return "majority";
+    case CombineRule::weighted: return "weighted";
+    case CombineRule::best_logprob: return "best";
+  }
+  return "majority";
+}
+
+Result<CombineRule> parse_combine_rule(std::string_view name) {
+  for (CombineRule r : {CombineRule::majority, CombineRule::weighted, CombineRule::best_logprob}) {
+    if (name == combine_rule_name(r)) return r;
+  }
+  return Status::invalid_argument("unknown combine rule '" + std::string(name) +
+                                  "'; use majority, weighted or best");
+}
+
+std::string StrategyParams::name() const {
+  switch (kind) {
+    case StrategyKind::greedy: return "greedy";
+    case StrategyKind::sample: return "sample";
+    case StrategyKind::self_consistency: return "sc:" + std::to_string(n);
+    case StrategyKind::branch: return "branch";
+    case StrategyKind::deepconf: return "deepconf:" + std::to_string(n);
+  }
+  return "greedy";
+}
+
+int StrategyParams::min_budget_tokens() const {
+  return kind == StrategyKind::self_consistency || kind == StrategyKind::deepconf ? n : 1;
+}
+
+int StrategyParams::max_live_sequences() const {
+  switch (kind) {
+    case StrategyKind::greedy:
+    case StrategyKind::sample: return 1;
+    case StrategyKind::self_consistency: return n;
+    case StrategyKind::branch: return branch.max_live;
+    case StrategyKind::deepconf: {
+      // The prompt holder stays open while the warm-up traces run, then while the rest fork.
+      const int w = deepconf.warmup > 0 ? deepconf.warmup : (n + 1) / 2;
+      return std::max(w, n - w) + 1;
+    }
+  }
+  return 1;
+}
+
+Status StrategyParams::validate() const {
+  const std::string who = "strategy " + name() + ": ";
+  if (n < 1 || n > kMaxSequences) {
+    return Status::invalid_argument(who + "N must be in 1.." + std::to_string(kMaxSequences) +
+                                    " (llama.cpp's sequence limit); got " + std::to_string(n));
+  }
+  if (max_tokens < 1) return Status::invalid_argument(who + "max tokens per path must be >= 1");
+  if (budget_tokens < 0) return Status::invalid_argument(who + "the budget must be >= 0 (0 = unlimited)");
+  if (budget_tokens > 0 && budget_tokens < min_budget_tokens()) {
+    return Status::invalid_argument(who + "a budget of " + std::to_string(budget_tokens) +
+                                    " tokens is below what one answer needs: " + std::to_string(min_budget_tokens()) +
+                                    " (one token for each of the " + std::to_string(min_budget_tokens()) +
+                                    " starting paths); raise --budget");
+  }
+  if (kind != StrategyKind::greedy && kind != StrategyKind::branch) {
+    Status s = sampling.validate();
+    if (!s.ok()) return Status::invalid_argument(who + s.message());
+  }
+  if (kind == StrategyKind::branch) {
+    Status s = branch.detector.validate();
+    if (!s.ok()) return Status::invalid_argument(who + s.message());
+    if (branch.alternatives < 2 || branch.alternatives > 16) {
+      return Status::invalid_argument(who + "alternatives per fork must be in 2..16");
+    }
+    if (branch.max_live < 1 || branch.max_live > kMaxSequences) {
+      return Status::invalid_argument(who + "max live paths must be in 1.." + std::to_string(kMaxSequences));
+    }
+    if (branch.max_paths < branch.max_live) {
+      return Status::invalid_argument(who + "max paths must be >= max live paths");
+    }
+    if (branch.min_fork_distance < 0) return Status::invalid_argument(who + "min fork distance must be >= 0");
+    if (!(branch.min_alternative_prob >= 0.0f && branch.min_alternative_prob < 1.0f)) {
+      return Status::invalid_argument(who + "min alternative probability must be in [0, 1)");
+    }
+  }
+  if (kind == StrategyKind::deepconf) {
+    const DeepConfParams& d = deepconf;
+    if (d.warmup < 0 || d.warmup > n) return Status::invalid_argument(who + "warm-up traces must be in 0..N");
+    if (d.window < 1) return Status::invalid_argument(who + "the confidence window must be >= 1 token");
+    if (d.top_k < 1) return Status::invalid_argument(who + "confidence top-k must be >= 1");
+    if (!(d.keep_percent > 0.0f && d.keep_percent <= 100.0f)) {
+      return Status::invalid_argument(who + "keep percent must be in (0, 100]");
+    }
+    if (!(d.consensus > 0.0f && d.consensus <= 1.0f)) {
+      return Status::invalid_argument(who + "consensus must be in (0, 1]");
+    }
+  }
+  return Status::ok_status();
+}
+
+Result<StrategyParams> parse_strategy(std::string_view spec, const StrategyParams& base) {
+  StrategyParams p = base;
+  const std::size_t colon = spec.find(':');
+  const std::string_view head = spec.substr(0, colon);
+  const bool counted = head == "sc" || head == "deepconf";
+  if (head == "greedy") p.kind = StrategyKind::greedy;
+  else if (head == "sample") p.kind = StrategyKind::sample;
+  else if (head == "branch") p.kind = StrategyKind::branch;
+  else if (head == "sc") p.kind = StrategyKind::self_consistency;
+  else if (head == "deepconf") p.kind = StrategyKind::deepconf;
+  else {
+    return Status::invalid_argument("unknown strategy '" + std::string(spec) +
+                                    "'; use greedy, sample, sc:N, branch or deepconf:N");
+  }
+  p.n = 1;
+  if (counted) {
+    if (colon == std::string_view::npos) {
+      return Status::invalid_argument("strategy '" + std::string(spec) + "' needs a count, e.g. " +
+                                      std::string(head) + ":8");
+    }
+    const std::string_view num = spec.substr(colon + 1);
+    long long v = 0;
+    const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+    if (ec != std::errc() || end != num.data() + num.size()) {
+      return Status::invalid_argument("strategy '" + std::string(spec) + "': N must be an integer");
+    }
+    if (v < 1 || v > kMaxSequences) {
+      return Status::invalid_argument("strategy '" + std::string(spec) + "': N must be in 1.." +
+                                      std::to_string(kMaxSequences) + " (llama.cpp's sequence limit)");
+    }
+    p.n = static_cast<int>(v);
+  } else if (colon != std::string_view::npos) {
+    return Status::invalid_argument("strategy '" + std::string(head) + "' takes no count; got '" +
+                                    std::string(spec) + "'");
+  }
+  return p;
+}
+
+Result<std::unique_ptr<Strategy>> make_strategy(const StrategyParams& params) {
+  KEYTOK_RETURN_IF_ERROR(params.validate());
+  switch (params.kind) {
+    case StrategyKind::greedy:
+    case StrategyKind::sample:
+    case StrategyKind::self_consistency: return detail::make_parallel_strategy(params);
+    case StrategyKind::branch: return detail::make_branch_strategy(params);
+    case StrategyKind::deepconf: return detail::make_deepconf_strategy(params);
+  }
+  return Status::internal("unhandled strategy kind");
+}
+
+}  // namespace keytok

@@ -1,0 +1,89 @@
+// keytok generate: one prompt through one decoding strategy, with its cost and search tree.
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "keytok/tasks.hpp"
+#include "strategy_options.hpp"
+
+namespace keytok::cli {
+
+namespace {
+
+struct GenerateOptions {
+  ModelOptions model;
+  StrategyOptions strategy;
+  std::string spec = "greedy";
+  std::string prompt;
+  std::string match = "exact";  // answer extraction for the vote
+  bool raw = false;
+  bool json = false;
+  bool tokens = false;
+};
+
+int run_generate(const GenerateOptions& o) {
+  constexpr std::string_view kCmd = "generate";
+  if (o.prompt.empty()) return fail(kCmd, Status::invalid_argument("the prompt is empty; pass -p TEXT"));
+  // Check the strategy before loading the model, so a typo fails fast.
+  auto early = parse_strategy(o.spec, o.strategy.base);
+  if (!early.ok()) return fail(kCmd, early.status());
+  auto model = load_model(o.model);
+  if (!model.ok()) return fail(kCmd, model.status());
+  auto params = resolve_strategy(o.strategy, o.spec, **model);
+  if (!params.ok()) return fail(kCmd, params.status());
+  auto strategy = make_strategy(*params);
+  if (!strategy.ok()) return fail(kCmd, strategy.status());
+  SessionParams sp = o.model.session;
+  sp.n_seq_max = params->max_live_sequences();
+  auto session = Session::create(*model, sp);
+  if (!session.ok()) return fail(kCmd, session.status());
+
+  const MatchMode mode = parse_match_mode(o.match).value_or(MatchMode::exact);
+  GenerateRequest req{.prompt = o.prompt, .raw = o.raw,
+                      .extract = [mode](std::string_view t) { return extract_answer(mode, t); }};
+  auto r = (*strategy)->run(**session, req);
+  if (!r.ok()) return fail(kCmd, r.status());
+  if (o.json) {
+    std::cout << generation_to_json(*r, o.tokens) << std::endl;
+    return 0;
+  }
+  std::cout << r->text << std::endl;
+  const DecodeCost& c = r->cost;
+  std::string votes;
+  for (const VoteTally& t : r->vote.tallies) votes += fmt::format(" {}x{}", t.count, t.answer);
+  std::fprintf(stderr,
+               "%s: answer %s (vote:%s) | prompt %d tokens, generated %lld over %zu paths, %d forks, "
+               "%lld decode calls, peak %d live, %.0f ms\n",
+               r->strategy.c_str(), r->vote.answer ? r->vote.answer->c_str() : "(none)", votes.c_str(),
+               c.prompt_tokens, static_cast<long long>(c.generated_tokens), r->paths.size(), c.forks,
+               static_cast<long long>(c.decode_calls), c.peak_live, c.wall_ms);
+  return 0;
+}
+
+}  // namespace
+
+void setup_generate(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "generate", "Decode a prompt with greedy, sample, sc:N, branch or deepconf:N and report the cost");
+  add_model_options(cmd, o->model);
+  cmd->add_option("-p,--prompt", o->prompt, "User prompt")->required();
+  cmd->add_option("-s,--strategy", o->spec, "greedy, sample, sc:N, branch or deepconf:N (N <= 256)")
+      ->capture_default_str();
+  cmd->add_option("--match", o->match, "Answer extraction for the vote: exact, number or contains")
+      ->capture_default_str()->check(CLI::IsMember({"exact", "number", "contains"}));
+  cmd->add_flag("--raw", o->raw, "Do not apply the model's chat template");
+  cmd->add_flag("--json", o->json, "Print the whole search tree as JSON");
+  cmd->add_flag("--tokens", o->tokens, "With --json: include token ids and logprobs per path");
+  add_strategy_options(cmd, o->strategy);
+  cmd->footer(
+      "Examples:\n"
+      "  keytok generate -p \"What is 17 + 25?\" --strategy sc:8 --match number\n"
+      "  keytok generate -p \"What is 17 + 25?\" --strategy branch --budget 256 --json\n"
+      "Prints the chosen path's text on stdout and the answer and cost on stderr.");
+  cmd->callback([o, &exit_code] { exit_code = run_generate(*o); });
+}
+
+}  // namespace keytok::cli

@@ -1,0 +1,18 @@
+// The keytok subcommands. Each cmd_<name>.cpp defines setup_<name>, which adds the subcommand
+// to the app and, when it runs, stores its exit code in `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace keytok::cli {
+
+void setup_analyze(CLI::App& app, int& exit_code);
+void setup_calibrate(CLI::App& app, int& exit_code);
+void setup_demo(CLI::App& app, int& exit_code);
+void setup_tasks(CLI::App& app, int& exit_code);
+void setup_fit(CLI::App& app, int& exit_code);
+void setup_sweep(CLI::App& app, int& exit_code);
+void setup_generate(CLI::App& app, int& exit_code);
+void setup_bench(CLI::App& app, int& exit_code);
+
+}  // namespace keytok::cli

@@ -1,0 +1,70 @@
+// Strategy flags for `generate` and `bench`.
+#include "strategy_options.hpp"
+
+namespace keytok::cli {
+
+void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
+  StrategyParams& p = o.base;
+  cmd->add_option("--budget", p.budget_tokens, "Generated tokens over all paths at most (0 = unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--max-tokens", p.max_tokens, "Tokens per path at most")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  // sample, sc and deepconf sample; path i of a run draws with seed + i.
+  add_sampling_options(cmd, p.sampling);
+  cmd->add_option("--combine", o.combine, "How paths become one answer: majority, weighted or best")
+      ->capture_default_str()->check(CLI::IsMember({"majority", "weighted", "best"}));
+  cmd->add_option("--alternatives", p.branch.alternatives, "branch: paths leaving a fork, parent included")
+      ->capture_default_str()->check(CLI::Range(2, 16));
+  cmd->add_option("--min-alt-prob", p.branch.min_alternative_prob,
+                  "branch: skip alternatives less likely than this")->capture_default_str();
+  cmd->add_option("--max-live", p.branch.max_live, "branch: paths decoding at once at most")
+      ->capture_default_str();
+  cmd->add_option("--max-paths", p.branch.max_paths, "branch: paths over the run at most")->capture_default_str();
+  cmd->add_option("--min-fork-distance", p.branch.min_fork_distance,
+                  "branch: tokens a path decodes after a fork before forking again")->capture_default_str();
+  cmd->add_option("--prune-gap", p.branch.prune_gap_nats,
+                  "branch: prune paths whose mean logprob trails the best by more (nats; <= 0 off)")
+      ->capture_default_str();
+  cmd->add_option("--warmup", p.deepconf.warmup, "deepconf: warm-up traces (0 = ceil(N/2))")
+      ->capture_default_str();
+  cmd->add_option("--window", p.deepconf.window, "deepconf: confidence window in tokens")->capture_default_str();
+  cmd->add_option("--keep-percent", p.deepconf.keep_percent,
+                  "deepconf: eta; the bar is the (100-eta)th percentile of warm-up confidences")
+      ->capture_default_str();
+  cmd->add_option("--consensus", p.deepconf.consensus, "deepconf: stop when the leader holds this vote share")
+      ->capture_default_str();
+  add_detector_options(cmd, o.detector);
+}
+
+Result<StrategyParams> resolve_strategy(const StrategyOptions& o, const std::string& spec,
+                                        const Model& model) {
+  auto p = parse_strategy(spec, o.base);
+  if (!p.ok()) return p.status();
+  auto combine = parse_combine_rule(o.combine);
+  if (!combine.ok()) return combine.status();
+  p->combine = *combine;
+  if (p->kind == StrategyKind::branch) {
+    auto det = make_detector(o.detector, model);
+    if (!det.ok()) return det.status();
+    p->branch.detector = det->params();
+  }
+  KEYTOK_RETURN_IF_ERROR(p->validate());
+  return p;
+}
+
+Result<std::vector<std::string>> split_strategies(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    std::string item = list.substr(start, comma - start);
+    if (item.empty()) {
+      return Status::invalid_argument("empty strategy in '" + list + "'; write e.g. greedy,sc:8,branch");
+    }
+    out.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace keytok::cli

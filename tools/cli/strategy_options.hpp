@@ -1,0 +1,31 @@
+// Flags shared by `generate` and `bench`: the strategy knobs. Defaults come from
+// keytok::StrategyParams, so the CLI and the library cannot drift.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_common.hpp"
+#include "keytok/strategy.hpp"
+
+namespace keytok::cli {
+
+struct StrategyOptions {
+  StrategyParams base;        // every knob but the kind and N
+  DetectorOptions detector;   // branch's key-token rule
+  std::string combine = combine_rule_name(StrategyParams{}.combine);
+};
+
+/// --budget, --max-tokens, sampling, --combine, branch and deepconf knobs, detector flags.
+void add_strategy_options(CLI::App* cmd, StrategyOptions& opts);
+
+/// Parses one spec ("sc:8") on top of the flags; the detector comes from `model`'s
+/// calibration or the flags. Errors name the spec.
+Result<StrategyParams> resolve_strategy(const StrategyOptions& opts, const std::string& spec,
+                                        const Model& model);
+
+/// Splits "greedy,sc:8" at commas; empty items are an error.
+Result<std::vector<std::string>> split_strategies(const std::string& list);
+
+}  // namespace keytok::cli
