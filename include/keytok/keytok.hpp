@@ -20,16 +20,25 @@
 //   auto cal = keytok::calibrate_on_text(*session, corpus, {}, keytok::KeyRule::entropy, 0.08);
 //   keytok::KeyTokenDetector calibrated(cal->params, "calibration");
 //
+//   // Branch at key tokens and vote (EAGer-style), batched over KV-cache forks.
+//   auto branch = keytok::make_strategy(keytok::parse_strategy("branch").value()).value();
+//   auto result = branch->run(*session, {.prompt = "Add 6 + 7."});  // paths, forks, vote, cost
+//
 // Errors: every fallible call returns keytok::Status or keytok::Result<T>; nothing throws.
 // Threads: Model is immutable and shared; a Session is used by one thread at a time.
 #pragma once
 
 #include "keytok/analysis.hpp"
+#include "keytok/first_error.hpp"
 #include "keytok/key_token.hpp"
 #include "keytok/model.hpp"
+#include "keytok/reliability.hpp"
 #include "keytok/report.hpp"
 #include "keytok/sampling.hpp"
 #include "keytok/session.hpp"
 #include "keytok/status.hpp"
+#include "keytok/strategy.hpp"
+#include "keytok/sweep.hpp"
+#include "keytok/tasks.hpp"
 #include "keytok/token_stats.hpp"
 #include "keytok/types.hpp"
