@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "keytok/reliability.hpp"
+#include "reliability/sweep_header.hpp"
 #include "keytok/tasks.hpp"
 
 namespace keytok {
@@ -63,7 +64,12 @@ Result<std::string> read_file(const std::string& path) {
   return buffer.str();
 }
 
-Status check_sweep_header(const json& obj, const std::string& source, int line) {
+
+}  // namespace
+
+namespace detail {
+
+Status check_sweep_header(const nlohmann::json& obj, const std::string& source, int line) {
   const json format = obj.contains("format") ? obj["format"] : json();
   if (!format.is_string() || format.get<std::string>() != kSweepFormat) {
     return line_error(source, line,
@@ -88,7 +94,7 @@ Status check_sweep_header(const json& obj, const std::string& source, int line) 
   return Status::ok_status();
 }
 
-}  // namespace
+}  // namespace detail
 
 Result<std::vector<Trial>> parse_trials_csv(std::string_view text, const std::string& source) {
   std::vector<Trial> trials;
@@ -153,7 +159,7 @@ Result<std::vector<Trial>> parse_sweep_trials(std::string_view text, const std::
         if (!obj.is_object()) return line_error(source, number, "expected a JSON object");
         if (!header_seen) {
           header_seen = true;
-          return check_sweep_header(obj, source, number);
+          return detail::check_sweep_header(obj, source, number);
         }
         if (obj.contains("format")) {
           return line_error(source, number,

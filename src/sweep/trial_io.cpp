@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keytok/sweep.hpp"
+#include "reliability/sweep_header.hpp"
 
 namespace keytok {
 
@@ -90,19 +91,9 @@ Result<std::vector<TrialRecord>> load_sweep_results(const std::string& path, boo
     const std::string where = path + ":" + std::to_string(line_no);
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     if (line_no == 1) {
-      json h;
-      try {
-        h = json::parse(line);
-      } catch (const json::exception&) {
-        return Status::format_error(where + ": the first line is not a keytok-sweep header");
-      }
-      if (!h.is_object() || h.value("format", "") != "keytok-sweep") {
-        return Status::format_error(where + ": not a keytok sweep results file (header format is not keytok-sweep)");
-      }
-      if (h.value("version", 0) != 1) {
-        return Status::format_error(where + ": sweep results version " + h.value("version", json()).dump() +
-                                    "; this keytok reads version 1 (run the sweep again)");
-      }
+      const json h = json::parse(line, nullptr, false);
+      if (h.is_discarded()) return Status::format_error(where + ": the first line is not a keytok-sweep header");
+      KEYTOK_RETURN_IF_ERROR(detail::check_sweep_header(h, path, line_no));
       continue;
     }
     auto t = parse_trial_record(line, where);

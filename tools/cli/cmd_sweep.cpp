@@ -88,20 +88,18 @@ int run_sweep(const SweepOptions& o) {
   }
   if (exists) {
     if (auto st = truncate_partial_last_line(o.output); !st.ok()) return fail(kCmd, st);
+    // load_sweep_results checks the header's format and version; the settings are compared here.
+    auto previous = load_sweep_results(o.output);
+    if (!previous.ok()) return fail(kCmd, previous.status());
     std::ifstream in(o.output);
     std::string header_line;
     std::getline(in, header_line);
     const auto header = nlohmann::json::parse(header_line, nullptr, false);
-    if (header.is_discarded() || !header.is_object() || header.value("format", "") != "keytok-sweep") {
-      return fail(kCmd, Status::format_error(o.output + ":1: not a keytok sweep results file"));
-    }
     if (header.value("settings", nlohmann::json()) != settings) {
       return fail(kCmd, Status::invalid_argument(fmt::format(
           "{} was started with other settings ({}); resume with the same flags, or -o a new file",
           o.output, header.value("settings", nlohmann::json()).dump())));
     }
-    auto previous = load_sweep_results(o.output);
-    if (!previous.ok()) return fail(kCmd, previous.status());
     for (const auto& t : *previous) done.insert({t.id, t.sample});
   }
   std::ofstream out(o.output, std::ios::app);
