@@ -10,7 +10,10 @@ function(keytok_add_test name)
   target_compile_definitions(${name} PRIVATE
     KEYTOK_SOURCE_DIR="${PROJECT_SOURCE_DIR}" KEYTOK_BINARY_DIR="${CMAKE_BINARY_DIR}")
   keytok_set_warnings(${name})
-  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  # Tests keep keytok's cache (model identities, automatic calibrations) inside the build tree:
+  # a fresh build starts from nothing, as a new user does, and never touches ~/.cache/keytok.
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${ARG_LABELS}" ENVIRONMENT "KEYTOK_CACHE=${CMAKE_BINARY_DIR}/test-cache")
 endfunction()
 
 # keytok_add_bench(NAME SOURCES s... [LIBS lib...]): a benchmark driver; built, never run by CTest.

@@ -65,14 +65,20 @@ struct Calibration {
   static constexpr int kVersion = 1;
   KeyTokenParams params;            // the calibrated thresholds
   double key_fraction = 0.0;        // requested fraction of positions flagged, in (0, 1)
-  double achieved_fraction = 0.0;   // fraction the thresholds flag on the calibration text
-  std::size_t n_positions = 0;      // positions scored on the calibration text
+  double achieved_fraction = 0.0;   // fraction the thresholds flag on the calibration positions
+  std::size_t n_positions = 0;      // positions scored
   std::string model_name;           // Model::name() at calibration time
   int n_vocab = 0;                  // guards against loading it for another vocabulary
   std::uint64_t model_file_size = 0;
-  std::string text_source;          // the calibration text's path (informative)
+  std::string model_sha256;         // the model file's identity (file_sha256); empty when not
+                                    // recorded, as in files written before it existed
+  std::string method = "text";      // "text": teacher-forced on a given text; "generate": the
+                                    // model's own answers to prompts (calibrate_on_generations)
+  std::string text_source;          // what it was computed on: the text's path, the prompt
+                                    // file's path, or builtin_prompt_set_id()
+  int n_prompts = 0;                // generate: prompts answered
+  int n_predict = 0;                // generate: tokens per answer at most
 };
-
 /// Sets thresholds so that `rule` flags `key_fraction` of the given positions.
 /// entropy: threshold between the (1-q) quantile neighbours; margin: between the q quantile
 /// neighbours; both/either: one common quantile level for the two signals, found by bisection so

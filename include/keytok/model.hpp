@@ -21,6 +21,8 @@ struct ModelParams {
   std::string path;       // GGUF file; required
   int n_gpu_layers = 0;   // layers offloaded to a GPU backend (CUDA builds); 0 = CPU, -1 = all
   bool use_mmap = true;   // map the file instead of reading it
+  bool vocab_only = false; // load the vocabulary and metadata only (listing, tokenizing); such a
+                           // Model cannot back a Session
   bool verbose = false;   // pass llama.cpp's own log (info and above) to stderr; else errors only
   std::string chat_template;  // a llama.cpp built-in template name ("chatml", "gemma", "llama3",
                               // ...) used instead of the GGUF's; empty = the GGUF's own
@@ -83,6 +85,8 @@ class Model {
   const std::string& path() const;   ///< the path it was loaded from
   std::string name() const;          ///< general.name from the GGUF, else the file name
   std::string description() const;   ///< llama.cpp's one-line description (arch, size, type)
+  std::string architecture() const;  ///< general.architecture from the GGUF, e.g. "qwen2"
+  bool vocab_only() const;           ///< loaded with ModelParams::vocab_only
   std::uint64_t file_size() const;   ///< bytes
 
   /// Internal state, defined in src/ (holds the llama_model). Not part of the stable API.

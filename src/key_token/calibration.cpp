@@ -1,6 +1,9 @@
 // Quantile calibration of key-token thresholds and the calibration file format.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -84,13 +87,33 @@ Status save_calibration(const Calibration& cal, const std::string& path) {
       {"key_fraction", cal.key_fraction},
       {"achieved_fraction", cal.achieved_fraction},
       {"n_positions", cal.n_positions},
-      {"model", {{"name", cal.model_name}, {"n_vocab", cal.n_vocab}, {"file_size", cal.model_file_size}}},
+      {"model",
+       {{"name", cal.model_name},
+        {"n_vocab", cal.n_vocab},
+        {"file_size", cal.model_file_size},
+        {"sha256", cal.model_sha256}}},
+      {"method", cal.method},
       {"text_source", cal.text_source},
+      {"n_prompts", cal.n_prompts},
+      {"n_predict", cal.n_predict},
   };
-  std::ofstream out(path);
-  if (!out) return Status::io_error("cannot write calibration file " + path);
-  out << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
-  if (!out) return Status::io_error("failed writing calibration file " + path);
+  // Written to a temporary file and renamed: a reader (another keytok process using the same
+  // cache) never sees half a file, and a failed write leaves the old file intact.
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp);
+    if (!out) return Status::io_error("cannot write calibration file " + path + "; check the folder exists and is writable");
+    out << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return Status::io_error("failed writing calibration file " + path + " (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Status::io_error("cannot move the calibration into place at " + path);
+  }
   return Status::ok_status();
 }
 
@@ -121,7 +144,14 @@ Result<Calibration> load_calibration(const std::string& path) {
     c.model_name = j.at("model").at("name").get<std::string>();
     c.n_vocab = j.at("model").at("n_vocab").get<int>();
     c.model_file_size = j.at("model").at("file_size").get<std::uint64_t>();
+    c.model_sha256 = j.at("model").value("sha256", "");
+    c.method = j.value("method", "text");
+    if (c.method != "text" && c.method != "generate") {
+      return Status::format_error(path + ": unknown calibration method '" + c.method + "'" + again);
+    }
     c.text_source = j.value("text_source", "");
+    c.n_prompts = j.value("n_prompts", 0);
+    c.n_predict = j.value("n_predict", 0);
     return c;
   } catch (const nlohmann::json::exception& e) {
     return Status::format_error(path + " is not a valid calibration file (" + e.what() + ")" + again);

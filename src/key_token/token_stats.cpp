@@ -8,6 +8,47 @@
 
 namespace keytok {
 
+namespace {
+
+// Pass 2 is most of the per-token cost: an exp over the whole vocabulary. It is compiled once per
+// x86-64 level and the best copy is picked when the library loads (GCC function multi-versioning
+// through an ifunc), so one binary uses AVX-512 or AVX2 vector expf (glibc's libmvec) where the
+// CPU has them and still runs on any x86-64. This replaces -march=native for this file, which
+// tied the binary to the build machine (docs/build.md).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define KEYTOK_ISA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define KEYTOK_ISA_CLONES
+#endif
+
+struct ExpSums {
+  double sum = 0.0, sum_x = 0.0, sum_x2 = 0.0;  // sum e^x, sum e^x x, sum e^x x^2
+};
+
+// With x = l - max: float exp and float partial sums per block (SIMD-friendly), blocks added in
+// double. logits: (n).
+KEYTOK_ISA_CLONES ExpSums exp_sums(const float* l, std::size_t n, float max) {
+  constexpr std::size_t kBlock = 1024;
+  ExpSums r;
+  for (std::size_t b = 0; b < n; b += kBlock) {
+    const std::size_t e_end = std::min(n, b + kBlock);
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f;
+    for (std::size_t i = b; i < e_end; ++i) {
+      const float x = l[i] - max;
+      const float e = std::exp(x);
+      s0 += e;
+      s1 += e * x;
+      s2 += e * x * x;
+    }
+    r.sum += s0;
+    r.sum_x += s1;
+    r.sum_x2 += s2;
+  }
+  return r;
+}
+
+}  // namespace
+
 token_id argmax(std::span<const float> logits) {
   KEYTOK_ASSERT(!logits.empty(), "argmax of empty logits");
   return static_cast<token_id>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -47,23 +88,8 @@ TokenStats compute_token_stats(std::span<const float> logits, token_id token, in
 
   // Pass 2 (vectorised). With x = l - max and S = sum e^x:
   //   log p = x - log S,  H = log S - E[x],  V = Var[x].
-  // Float exp and float partial sums per block (SIMD-friendly), blocks added in double.
-  constexpr std::size_t kBlock = 1024;
-  double sum = 0.0, sum_x = 0.0, sum_x2 = 0.0;
-  for (std::size_t b = 0; b < n; b += kBlock) {
-    const std::size_t e_end = std::min(n, b + kBlock);
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f;
-    for (std::size_t i = b; i < e_end; ++i) {
-      const float x = l[i] - max;
-      const float e = std::exp(x);
-      s0 += e;
-      s1 += e * x;
-      s2 += e * x * x;
-    }
-    sum += s0;
-    sum_x += s1;
-    sum_x2 += s2;
-  }
+  const ExpSums es = exp_sums(l, n, max);
+  const double sum = es.sum, sum_x = es.sum_x, sum_x2 = es.sum_x2;
   const double log_sum = std::log(sum);
   const double mean_x = sum_x / sum;
   TokenStats st;

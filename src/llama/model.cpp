@@ -59,6 +59,7 @@ Result<std::shared_ptr<const Model>> Model::load(const ModelParams& params) {
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = params.n_gpu_layers < 0 ? 999 : params.n_gpu_layers;
   mp.load_mode = params.use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+  mp.vocab_only = params.vocab_only;
   impl->model.reset(llama_model_load_from_file(params.path.c_str(), mp));
   if (!impl->model) {
     return Status::load_failed("llama.cpp could not load " + params.path +
@@ -67,6 +68,7 @@ Result<std::shared_ptr<const Model>> Model::load(const ModelParams& params) {
   }
   impl->vocab = llama_model_get_vocab(impl->model.get());
   impl->path = params.path;
+  impl->vocab_only = params.vocab_only;
   if (!params.chat_template.empty()) {
     // llama.cpp recognises a built-in name; an unknown one fails here, not at the first prompt.
     const llama_chat_message probe{"user", "x"};
@@ -175,6 +177,14 @@ std::string Model::name() const {
   if (llama_model_meta_val_str(impl_->model.get(), "general.name", buf, sizeof buf) > 0) return buf;
   return std::filesystem::path(impl_->path).filename().string();
 }
+
+std::string Model::architecture() const {
+  char buf[128];
+  if (llama_model_meta_val_str(impl_->model.get(), "general.architecture", buf, sizeof buf) > 0) return buf;
+  return "unknown";
+}
+
+bool Model::vocab_only() const { return impl_->vocab_only; }
 
 std::string Model::description() const {
   char buf[256];

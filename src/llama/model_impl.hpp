@@ -16,6 +16,7 @@ struct Model::Impl {
   std::string path;
   std::string chat_template;  // override from ModelParams; empty = the GGUF's
   std::uint64_t file_size = 0;
+  bool vocab_only = false;
 };
 
 }  // namespace keytok

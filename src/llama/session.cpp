@@ -58,6 +58,9 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
                                                  const SessionParams& params) {
   KEYTOK_RETURN_IF_ERROR(params.validate());
   if (!model) return Status::invalid_argument("Session::create needs a loaded model");
+  if (model->vocab_only()) {
+    return Status::invalid_argument("model " + model->path() + " was loaded without its weights (vocab_only)");
+  }
   auto impl = std::make_unique<Impl>();
   impl->params = params;
   impl->n_threads = params.n_threads > 0 ? params.n_threads : physical_core_count();

@@ -17,7 +17,7 @@ TEST(CliAnalyze, GenerateWritesJsonlHtmlAndSummary) {
   REQUIRE_MODEL(model);
   const std::string dir = temp_dir("analyze");
   const CliRun r = run_keytok({"analyze", "-m", model, "-p", "Name two planets.", "--generate", "12",
-                               "--jsonl", dir + "/t.jsonl", "--html", dir + "/r.html"});
+                               "--jsonl", dir + "/t.jsonl", "--html", dir + "/r.html", "--no-auto-calibrate"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto summary = nlohmann::json::parse(r.out);
   for (const char* k : {"model", "n_tokens", "n_key", "key_fraction", "mean_entropy", "surprisal_share_key",

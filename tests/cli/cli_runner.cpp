@@ -33,10 +33,12 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-CliRun run_keytok(const std::vector<std::string>& args, int timeout_s) {
+CliRun run_keytok(const std::vector<std::string>& args, int timeout_s, const std::vector<std::string>& env) {
   static int counter = 0;
   const std::string dir = temp_dir("run" + std::to_string(counter++));
-  std::string cmd = "timeout " + std::to_string(timeout_s) + " " + quote(KEYTOK_CLI_BINARY);
+  std::string cmd = "env";
+  for (const auto& e : env) cmd += " " + quote(e);
+  cmd += " timeout " + std::to_string(timeout_s) + " " + quote(KEYTOK_CLI_BINARY);
   for (const auto& a : args) cmd += " " + quote(a);
   cmd += " </dev/null >" + quote(dir + "/out") + " 2>" + quote(dir + "/err");
   const int status = std::system(cmd.c_str());
@@ -48,9 +50,11 @@ CliRun run_keytok(const std::vector<std::string>& args, int timeout_s) {
   return r;
 }
 
-std::string default_model_or_empty() {
-  const std::string p = std::string(KEYTOK_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+std::string test_model_or_empty(const std::string& file) {
+  const std::string p = std::string(KEYTOK_SOURCE_DIR) + "/models/" + file;
   return std::filesystem::exists(p) ? p : "";
 }
+
+std::string default_model_or_empty() { return test_model_or_empty("SmolLM2-135M-Instruct.Q4_1.gguf"); }
 
 }  // namespace keytok::testing

@@ -12,10 +12,15 @@ struct CliRun {
   std::string err;
 };
 
-/// Runs `keytok args...` with a timeout of `timeout_s` seconds (exit 124 on timeout).
-CliRun run_keytok(const std::vector<std::string>& args, int timeout_s = 300);
+/// Runs `keytok args...` with a timeout of `timeout_s` seconds (exit 124 on timeout), with the
+/// environment variables `env` ("NAME=VALUE") added.
+CliRun run_keytok(const std::vector<std::string>& args, int timeout_s = 300,
+                  const std::vector<std::string>& env = {});
 
-/// Path of the default test model, or "" when absent.
+/// Path of a test model under models/ (e.g. "gemma-3-270m-q4_k_m.gguf"), or "" when absent.
+std::string test_model_or_empty(const std::string& file);
+
+/// Path of the tests' default model (SmolLM2-135M, the fast one), or "" when absent.
 std::string default_model_or_empty();
 
 /// A fresh temporary directory for one test.

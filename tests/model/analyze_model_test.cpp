@@ -205,7 +205,7 @@ TEST_P(AnalyzeModel, RejectsEmptyAndInvalidInput) {
   EXPECT_EQ(Session::create(model_, {.n_seq_max = 257}).status().code(), StatusCode::invalid_argument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, AnalyzeModel, ::testing::Values(kSmolLM2, kGemma3), test_model_name);
+INSTANTIATE_TEST_SUITE_P(Models, AnalyzeModel, ::testing::Values(kSmolLM2, kGemma3, kQwen05), test_model_name);
 
 }  // namespace
 }  // namespace keytok::testing

@@ -29,7 +29,7 @@ void ModelTest::SetUp() {
   model_ = load_test_model(GetParam());
   if (!model_) {
     GTEST_SKIP() << "model " << model_path(GetParam())
-                 << " is absent; run scripts/fetch_models.sh --gemma";
+                 << " is absent; run scripts/fetch_models.sh --tests";
   }
 }
 

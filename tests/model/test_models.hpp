@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "keytok/model.hpp"
@@ -12,13 +13,18 @@
 namespace keytok::testing {
 
 struct TestModel {
-  std::string name;  // "smollm2" or "gemma3"
+  std::string name;  // "smollm2", "gemma3" or "qwen05"
   std::string file;  // under models/
 };
 
-/// The models every model test runs on.
+/// The models the model tests run on.
 inline const TestModel kSmolLM2{"smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"};
 inline const TestModel kGemma3{"gemma3", "gemma-3-270m-q4_k_m.gguf"};
+/// The default model, a real instruction model (151,936 tokens).
+inline const TestModel kQwen05{"qwen05", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"};
+
+/// Lets GoogleTest print a model parameter by name instead of its bytes.
+inline void PrintTo(const TestModel& m, std::ostream* os) { *os << m.name; }
 
 std::string model_path(const TestModel& m);
 /// Loads once per process; nullptr when the file is absent.

@@ -96,6 +96,10 @@ TEST(CalibrationFile, RoundTrips) {
   c.n_vocab = 49152;
   c.model_file_size = 98362432;
   c.text_source = "/tmp/text.txt";
+  c.model_sha256 = std::string(64, 'a');
+  c.method = "generate";
+  c.n_prompts = 52;
+  c.n_predict = 64;
   const std::string path = ::testing::TempDir() + "/cal_roundtrip.json";
   ASSERT_TRUE(save_calibration(c, path).ok());
   auto r = load_calibration(path);
@@ -110,6 +114,35 @@ TEST(CalibrationFile, RoundTrips) {
   EXPECT_EQ(r->n_vocab, c.n_vocab);
   EXPECT_EQ(r->model_file_size, c.model_file_size);
   EXPECT_EQ(r->text_source, c.text_source);
+  EXPECT_EQ(r->model_sha256, c.model_sha256);
+  EXPECT_EQ(r->method, c.method);
+  EXPECT_EQ(r->n_prompts, c.n_prompts);
+  EXPECT_EQ(r->n_predict, c.n_predict);
+}
+
+// Files written before the model identity and the method existed still load, as text
+// calibrations of an unknown model file.
+TEST(CalibrationFile, ReadsFilesWithoutTheNewerFields) {
+  const std::string path = ::testing::TempDir() + "/cal_old.json";
+  std::ofstream(path) << R"({"format":"keytok-calibration","version":1,"rule":"entropy",
+    "entropy_threshold_nats":2.5,"margin_threshold":0.1,"key_fraction":0.08,"achieved_fraction":0.08,
+    "n_positions":500,"model":{"name":"m","n_vocab":49152,"file_size":1},"text_source":"t.txt"})";
+  auto r = load_calibration(path);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->method, "text");
+  EXPECT_EQ(r->model_sha256, "");
+  EXPECT_EQ(r->n_prompts, 0);
+  EXPECT_FLOAT_EQ(r->params.entropy_threshold_nats, 2.5f);
+}
+
+TEST(CalibrationFile, RejectsAnUnknownMethod) {
+  const std::string path = ::testing::TempDir() + "/cal_method.json";
+  std::ofstream(path) << R"({"format":"keytok-calibration","version":1,"rule":"entropy",
+    "entropy_threshold_nats":2.5,"margin_threshold":0.1,"key_fraction":0.08,"achieved_fraction":0.08,
+    "n_positions":500,"model":{"name":"m","n_vocab":49152,"file_size":1},"method":"guess"})";
+  auto r = load_calibration(path);
+  EXPECT_EQ(r.status().code(), StatusCode::format_error);
+  EXPECT_NE(r.status().message().find("unknown calibration method 'guess'"), std::string::npos);
 }
 
 TEST(CalibrationFile, RejectsWrongFormatVersionAndGarbage) {

@@ -10,27 +10,17 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
+#include "keytok/model_registry.hpp"
+#include "progress.hpp"
+
 namespace keytok::cli {
-
-namespace {
-constexpr char kDefaultModelFile[] = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
-std::string default_model_path() {
-  if (const char* env = std::getenv("KEYTOK_MODEL"); env != nullptr && *env != '\0') return env;
-  const std::string in_tree = std::string(KEYTOK_SOURCE_DIR) + "/" + kDefaultModelFile;
-  std::error_code ec;
-  if (std::filesystem::exists(in_tree, ec)) return in_tree;
-  return kDefaultModelFile;
-}
-
-std::string default_calibration_path(const std::string& model_path) {
-  return model_path + ".keytok-calibration.json";
-}
 
 void add_model_options(CLI::App* cmd, ModelOptions& opts) {
   opts.model.path = default_model_path();
-  cmd->add_option("-m,--model", opts.model.path, "GGUF model file")->capture_default_str();
+  cmd->add_option("-m,--model", opts.model.path,
+                  "GGUF model file, or a known model's name (see `keytok models`)")->capture_default_str();
   cmd->add_option("--ctx", opts.session.n_ctx, "Context size in tokens (0 = the model's training context)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -45,15 +35,19 @@ void add_model_options(CLI::App* cmd, ModelOptions& opts) {
   cmd->add_flag("--verbose", opts.model.verbose, "Show llama.cpp's log");
 }
 
-void add_detector_options(CLI::App* cmd, DetectorOptions& opts) {
-  cmd->add_option("--calibration", opts.calibration,
-                  "Calibration file from `keytok calibrate` (default: <model>.keytok-calibration.json if present)");
-  cmd->add_option("--key-rule", opts.rule, "Key-token rule: entropy, margin, both or either")
+void add_detector_options(CLI::App* cmd, DetectorSpec& spec) {
+  cmd->add_option("--calibration", spec.calibration_file,
+                  "Calibration file from `keytok calibrate` (default: <model>.keytok-calibration.json if "
+                  "present, else the model's automatic calibration)");
+  cmd->add_option("--key-rule", spec.rule, "Key-token rule: entropy, margin, both or either")
       ->check(CLI::IsMember({"entropy", "margin", "both", "either"}));
-  cmd->add_option("--entropy-threshold", opts.entropy_threshold, "Key when entropy >= this (nats)")
+  cmd->add_option("--entropy-threshold", spec.entropy_threshold_nats, "Key when entropy >= this (nats)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--margin-threshold", opts.margin_threshold, "Key when top1-top2 probability <= this")
+  cmd->add_option("--margin-threshold", spec.margin_threshold, "Key when top1-top2 probability <= this")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--no-auto-calibrate{false}", spec.auto_calibrate,
+                "Without a calibration, use the fixed default rule (entropy >= 2.0 nats) instead of "
+                "calibrating the model on its own answers once");
 }
 
 void add_sampling_options(CLI::App* cmd, SamplingParams& params) {
@@ -69,39 +63,33 @@ void add_sampling_options(CLI::App* cmd, SamplingParams& params) {
 }
 
 Result<std::shared_ptr<const Model>> load_model(const ModelOptions& opts) {
-  return Model::load(opts.model);
+  auto path = resolve_model(opts.model.path);
+  if (!path.ok()) return path.status();
+  ModelParams params = opts.model;
+  params.path = *path;
+  return Model::load(params);
 }
 
-Result<KeyTokenDetector> make_detector(const DetectorOptions& opts, const Model& model) {
-  KeyTokenParams params;
-  std::string source = "default rule";
-  std::string cal_path = opts.calibration;
-  std::error_code ec;
-  if (cal_path.empty() && std::filesystem::exists(default_calibration_path(model.path()), ec)) {
-    cal_path = default_calibration_path(model.path());
-  }
-  if (!cal_path.empty()) {
-    auto cal = load_calibration(cal_path);
-    if (!cal.ok()) return cal.status();
-    if (cal->n_vocab != model.n_vocab()) {
-      return Status::invalid_argument(fmt::format(
-          "calibration {} was made for a model with {} tokens, not {} ({}); run `keytok calibrate` "
-          "for this model or pass --calibration", cal_path, cal->n_vocab, model.n_vocab(), model.name()));
+Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,
+                                       const SessionParams& session) {
+  std::optional<Progress> bar;
+  DetectorEvents events;
+  events.notice = [&](const std::string& text) {
+    if (bar) bar->finish(), bar.reset();
+    std::fprintf(stderr, "keytok: %s\n", text.c_str());
+  };
+  events.progress = [&](const CalibrationProgress& p) {
+    if (!bar) {
+      const auto began = std::chrono::steady_clock::now() -
+                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                             std::chrono::duration<double>(p.seconds));
+      bar.emplace(p.prompts_total, "answers", began);
     }
-    params = cal->params;
-    source = "calibration " + cal_path;
-  }
-  const bool overridden = !opts.rule.empty() || opts.entropy_threshold >= 0 || opts.margin_threshold >= 0;
-  if (!opts.rule.empty()) {
-    auto rule = parse_key_rule(opts.rule);
-    if (!rule.ok()) return rule.status();
-    params.rule = *rule;
-  }
-  if (opts.entropy_threshold >= 0) params.entropy_threshold_nats = opts.entropy_threshold;
-  if (opts.margin_threshold >= 0) params.margin_threshold = opts.margin_threshold;
-  if (overridden) source = source == "default rule" ? "flags" : source + " with flags";
-  KEYTOK_RETURN_IF_ERROR(params.validate());
-  return KeyTokenDetector(params, source);
+    bar->tick();
+  };
+  auto det = resolve_detector(spec, model, session.n_threads, events);
+  if (bar) bar->finish();
+  return det;
 }
 
 Result<std::string> read_text(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "keytok/detector_setup.hpp"
 #include "keytok/key_token.hpp"
 #include "keytok/model.hpp"
 #include "keytok/sampling.hpp"
@@ -15,37 +16,29 @@
 
 namespace keytok::cli {
 
-/// Model and context flags: -m, --ctx, --threads, --gpu-layers, --verbose.
+/// Model and context flags: -m (a path or a known model's name), --ctx, --threads, --gpu-layers,
+/// --verbose.
 struct ModelOptions {
-  ModelParams model;      // model.path defaults to default_model_path()
+  ModelParams model;      // model.path: as given to -m; defaults to default_model_path()
   SessionParams session;  // n_ctx, n_threads
 };
 void add_model_options(CLI::App* cmd, ModelOptions& opts);
 
-/// Key-token rule flags: --calibration, --key-rule, --entropy-threshold, --margin-threshold.
-struct DetectorOptions {
-  std::string calibration;  // file; empty = <model>.keytok-calibration.json when present
-  std::string rule;         // overrides; empty = from calibration or default
-  float entropy_threshold = -1.0f;  // < 0: not given
-  float margin_threshold = -1.0f;   // < 0: not given
-};
-void add_detector_options(CLI::App* cmd, DetectorOptions& opts);
+/// Key-token rule flags: --calibration, --key-rule, --entropy-threshold, --margin-threshold,
+/// --no-auto-calibrate, bound to the library's DetectorSpec.
+void add_detector_options(CLI::App* cmd, DetectorSpec& spec);
 
 /// Sampling flags: --temp, --top-k, --top-p, --min-p, --seed (defaults from SamplingParams).
 void add_sampling_options(CLI::App* cmd, SamplingParams& params);
 
-/// The default model: $KEYTOK_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf of the source
-/// tree, else of the current directory.
-std::string default_model_path();
-
-/// Where `keytok calibrate` writes and analyze looks by default.
-std::string default_calibration_path(const std::string& model_path);
-
-/// Loads the model and prints nothing; the Status carries the hint.
+/// Resolves -m (a known model's name or a path) and loads the model; prints nothing, the Status
+/// carries the hint.
 Result<std::shared_ptr<const Model>> load_model(const ModelOptions& opts);
 
-/// Builds the detector: explicit flags > calibration file > default rule.
-Result<KeyTokenDetector> make_detector(const DetectorOptions& opts, const Model& model);
+/// Builds the detector through resolve_detector (keytok/detector_setup.hpp), telling the user on
+/// stderr when the model is calibrated automatically, with a progress bar.
+Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,
+                                       const SessionParams& session);
 
 /// Reads a file ("-" = stdin) into a string. not_found / io_error with the path.
 Result<std::string> read_text(const std::string& path);

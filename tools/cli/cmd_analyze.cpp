@@ -15,7 +15,7 @@ namespace {
 
 struct AnalyzeOptions {
   ModelOptions model;
-  DetectorOptions detector;
+  DetectorSpec detector;
   std::string text_file;    // --text FILE or -
   std::string prompt;       // --prompt
   int generate = 0;         // --generate N (> 0 selects generation)
@@ -47,7 +47,7 @@ int run_analyze(const AnalyzeOptions& o) {
   }
   auto model = load_model(o.model);
   if (!model.ok()) return fail(kCmd, model.status());
-  auto detector = make_detector(o.detector, **model);
+  auto detector = make_detector(o.detector, *model, o.model.session);
   if (!detector.ok()) return fail(kCmd, detector.status());
   auto session = Session::create(*model, o.model.session);
   if (!session.ok()) return fail(kCmd, session.status());

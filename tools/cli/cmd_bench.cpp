@@ -48,7 +48,7 @@ int run_bench(const BenchOptions& o) {
   std::vector<std::unique_ptr<Strategy>> strategies;
   int n_seq = 1;
   for (const std::string& s : *specs) {
-    auto p = resolve_strategy(o.strategy, s, **model);
+    auto p = resolve_strategy(o.strategy, s, *model, o.model.session);
     if (!p.ok()) return fail(kCmd, p.status());
     auto st = make_strategy(*p);
     if (!st.ok()) return fail(kCmd, st.status());

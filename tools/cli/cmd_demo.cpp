@@ -22,7 +22,7 @@ constexpr char kDemoPrompt[] = "Write a short paragraph explaining why leaves ch
 
 struct DemoOptions {
   ModelOptions model;
-  DetectorOptions detector;
+  DetectorSpec detector;
   std::string prompt = kDemoPrompt;
   int n_predict = 96;
   std::string output = "report.html";
@@ -38,7 +38,7 @@ int run_demo(const DemoOptions& o) {
   constexpr std::string_view kCmd = "demo";
   auto model = load_model(o.model);
   if (!model.ok()) return fail(kCmd, model.status());
-  auto detector = make_detector(o.detector, **model);
+  auto detector = make_detector(o.detector, *model, o.model.session);
   if (!detector.ok()) return fail(kCmd, detector.status());
   auto session = Session::create(*model, o.model.session);
   if (!session.ok()) return fail(kCmd, session.status());

@@ -31,7 +31,7 @@ int run_generate(const GenerateOptions& o) {
   if (!early.ok()) return fail(kCmd, early.status());
   auto model = load_model(o.model);
   if (!model.ok()) return fail(kCmd, model.status());
-  auto params = resolve_strategy(o.strategy, o.spec, **model);
+  auto params = resolve_strategy(o.strategy, o.spec, *model, o.model.session);
   if (!params.ok()) return fail(kCmd, params.status());
   auto strategy = make_strategy(*params);
   if (!strategy.ok()) return fail(kCmd, strategy.status());

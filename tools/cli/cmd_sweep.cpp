@@ -21,7 +21,7 @@ namespace {
 
 struct SweepOptions {
   ModelOptions model;
-  DetectorOptions detector;
+  DetectorSpec detector;
   std::string tasks;
   std::string output = "sweep.jsonl";
   bool resume = false;
@@ -75,7 +75,7 @@ int run_sweep(const SweepOptions& o) {
   if (o.limit > 0 && static_cast<int>(tasks->size()) > o.limit) tasks->resize(static_cast<std::size_t>(o.limit));
   auto model = load_model(o.model);
   if (!model.ok()) return fail(kCmd, model.status());
-  auto detector = make_detector(o.detector, **model);
+  auto detector = make_detector(o.detector, *model, o.model.session);
   if (!detector.ok()) return fail(kCmd, detector.status());
   const nlohmann::json settings = run_settings(o, *detector);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace keytok::cli {
 
@@ -14,5 +15,9 @@ void setup_fit(CLI::App& app, int& exit_code);
 void setup_sweep(CLI::App& app, int& exit_code);
 void setup_generate(CLI::App& app, int& exit_code);
 void setup_bench(CLI::App& app, int& exit_code);
+void setup_models(CLI::App& app, int& exit_code);
+
+/// The text of `keytok --version`: versions, CPU build and the CPU features in use.
+std::string version_text();
 
 }  // namespace keytok::cli

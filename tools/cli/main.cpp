@@ -4,13 +4,18 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "keytok/threading.hpp"
 
 int main(int argc, char** argv) {
+  // Short OpenMP barrier spins, so that keytok shares a busy machine fairly (keytok/threading.hpp).
+  keytok::reexec_with_omp_defaults(argc, argv);
   CLI::App app{"keytok: find the key tokens where a local LLM's output forks, and handle them.\n"
-               "Every model command takes -m MODEL.gguf (default: SmolLM2-135M-Instruct Q4_1\n"
-               "from scripts/fetch_models.sh)."};
+               "Every model command takes -m NAME or -m MODEL.gguf (default: Qwen2.5-Coder-0.5B-Instruct\n"
+               "from scripts/fetch_models.sh; `keytok models` lists the known ones)."};
   app.name("keytok");
   app.set_help_all_flag("--help-all", "Show help for all subcommands");
+  app.set_version_flag("--version", keytok::cli::version_text,
+                       "Print the keytok and llama.cpp versions and the CPU features in use");
   app.require_subcommand(1);
   app.footer("Example:\n  keytok demo\n  keytok analyze -p \"Name three primes.\" --generate 64 --html report.html");
 
@@ -23,6 +28,7 @@ int main(int argc, char** argv) {
   keytok::cli::setup_sweep(app, exit_code);
   keytok::cli::setup_generate(app, exit_code);
   keytok::cli::setup_bench(app, exit_code);
+  keytok::cli::setup_models(app, exit_code);
 
   // CLI11 would only say "a subcommand is required"; name the word it did not know.
   if (argc > 1 && argv[1][0] != '-') {

@@ -15,9 +15,9 @@ std::string fmt_duration(double s) {
 }
 }  // namespace
 
-Progress::Progress(long total, std::string label)
+Progress::Progress(long total, std::string label, std::chrono::steady_clock::time_point start)
     : total_(total), label_(std::move(label)), enabled_(isatty(STDERR_FILENO) == 1),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {
+      start_(start), last_draw_(start_) {
   if (enabled_) draw();
 }
 

@@ -8,8 +8,10 @@ namespace keytok::cli {
 
 class Progress {
  public:
-  /// total: units to do in this run; label: what a unit is ("trials").
-  Progress(long total, std::string label);
+  /// total: units to do in this run; label: what a unit is ("trials"); start: when the work
+  /// began (for the rate and ETA), by default now.
+  Progress(long total, std::string label,
+           std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
   /// Marks one more unit done and redraws (at most ~10 times a second).
   void tick();
   /// Ends the line (when drawing).

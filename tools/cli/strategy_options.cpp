@@ -37,14 +37,14 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
 }
 
 Result<StrategyParams> resolve_strategy(const StrategyOptions& o, const std::string& spec,
-                                        const Model& model) {
+                                        const std::shared_ptr<const Model>& model, const SessionParams& session) {
   auto p = parse_strategy(spec, o.base);
   if (!p.ok()) return p.status();
   auto combine = parse_combine_rule(o.combine);
   if (!combine.ok()) return combine.status();
   p->combine = *combine;
   if (p->kind == StrategyKind::branch) {
-    auto det = make_detector(o.detector, model);
+    auto det = make_detector(o.detector, model, session);
     if (!det.ok()) return det.status();
     p->branch.detector = det->params();
   }

@@ -13,17 +13,17 @@ namespace keytok::cli {
 
 struct StrategyOptions {
   StrategyParams base;        // every knob but the kind and N
-  DetectorOptions detector;   // branch's key-token rule
+  DetectorSpec detector;   // branch's key-token rule
   std::string combine = combine_rule_name(StrategyParams{}.combine);
 };
 
 /// --budget, --max-tokens, sampling, --combine, branch and deepconf knobs, detector flags.
 void add_strategy_options(CLI::App* cmd, StrategyOptions& opts);
 
-/// Parses one spec ("sc:8") on top of the flags; the detector comes from `model`'s
-/// calibration or the flags. Errors name the spec.
+/// Parses one spec ("sc:8") on top of the flags; for branch, the detector comes from the flags or
+/// `model`'s calibration (made on first use, with `session`'s threads). Errors name the spec.
 Result<StrategyParams> resolve_strategy(const StrategyOptions& opts, const std::string& spec,
-                                        const Model& model);
+                                        const std::shared_ptr<const Model>& model, const SessionParams& session);
 
 /// Splits "greedy,sc:8" at commas; empty items are an error.
 Result<std::vector<std::string>> split_strategies(const std::string& list);
