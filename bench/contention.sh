@@ -2,7 +2,7 @@
 # Two processes on one machine: does each get about its fair share? Runs keytok and llama.cpp's
 # own llama-completion (the anchor) on the same model, prompt, threads and token count, alone and
 # two at once, under several OpenMP wait settings, and prints one Markdown table of wall times
-# (median of R repetitions; a pair's time is the slower of its two runs).
+# (median of R repetitions, and the slowest; a pair's time is the slower of its two runs).
 #
 #   bench/contention.sh [-b BUILD] [-m MODEL] [-n TOKENS] [-t THREADS] [-r REPS]
 #
@@ -35,15 +35,15 @@ llama_run() {
 }
 
 secs() { date +%s.%N; }
-# timed ENV RUNNER: wall seconds of one run.
+# timed ENV RUNNER: wall seconds of one run (ENV is NAME=VALUE, exported in a subshell).
 timed() {
   local s; s=$(secs)
-  env "$1" "$2"
+  ( export "$1"; "$2" ) || { echo "run failed: $1 $2" >&2; exit 1; }
   echo "$(secs) - $s" | bc
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# measure ENV RUNNER: prints "alone pair" medians.
+# measure ENV RUNNER: prints "alone-median pair-median pair-max".
 measure() {
   local env="$1" runner="$2" alone=() pair=() i a b
   for ((i = 0; i < reps; i++)); do
@@ -53,16 +53,17 @@ measure() {
     pair+=("$(sort -g "$a" "$b" | tail -n 1)")
     rm -f "$a" "$b"
   done
-  printf '%s %s\n' "$(printf '%s\n' "${alone[@]}" | median)" "$(printf '%s\n' "${pair[@]}" | median)"
+  printf '%s %s %s\n' "$(printf '%s\n' "${alone[@]}" | median)" "$(printf '%s\n' "${pair[@]}" | median)" \
+    "$(printf '%s\n' "${pair[@]}" | sort -g | tail -n 1)"
 }
 
-echo "| program | OpenMP setting | alone (s) | two at once (s, each) | two at once / alone |"
-echo "|---|---|---:|---:|---:|"
+echo "| program | OpenMP setting | alone (s) | two at once (s, each) | two at once / alone | slowest pair (s) |"
+echo "|---|---|---:|---:|---:|---:|"
 row() {  # row PROGRAM SETTING ENV RUNNER
-  local r alone pair
-  r=$(measure "$3" "$4")
-  alone=${r% *} pair=${r#* }
-  printf '| %s | %s | %.2f | %.2f | %.1fx |\n' "$1" "$2" "$alone" "$pair" "$(echo "$pair / $alone" | bc -l)"
+  local alone pair worst
+  read -r alone pair worst < <(measure "$3" "$4")
+  printf '| %s | %s | %.2f | %.2f | %.1fx | %.2f |\n' "$1" "$2" "$alone" "$pair" \
+    "$(echo "$pair / $alone" | bc -l)" "$worst"
 }
 row keytok "keytok default (GOMP_SPINCOUNT=1000)" KEYTOK_BENCH=1 keytok_run
 row keytok "libgomp default (spin 300000)" GOMP_SPINCOUNT=300000 keytok_run

@@ -1,6 +1,6 @@
 // keytok/analysis.hpp: per-token uncertainty of a text or of a generation, with key-token flags.
 //
-//   auto model = Model::load({.path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"}).value();
+//   auto model = Model::load({.path = resolve_model("qwen2.5-coder-0.5b").value()}).value();
 //   auto session = Session::create(model, {}).value();
 //   Analyzer analyzer(*session, KeyTokenDetector{});
 //   Analysis a = analyzer.generate({.prompt = "Name three primes.", .n_predict = 64}).value();

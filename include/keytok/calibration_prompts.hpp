@@ -31,7 +31,8 @@ std::span<const CalibrationPrompt> builtin_calibration_prompts();
 const std::string& builtin_prompt_set_id();
 
 /// Reads a prompt file: one prompt per non-empty line, or JSON lines (a line starting with '{')
-/// with a "prompt" string and optional "id" and "category" strings; the two kinds may mix.
+/// with a "prompt" string (or "question", as in GSM8K's files) and optional "id" and "category"
+/// strings; the two kinds may mix. keytok task files (docs/tasks.md) qualify as they are.
 /// Errors: not_found, io_error, format_error naming file:line (bad JSON, no "prompt" string,
 /// invalid UTF-8), invalid_argument for a file without prompts.
 Result<std::vector<CalibrationPrompt>> read_calibration_prompts(const std::string& path);

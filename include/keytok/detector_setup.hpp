@@ -10,7 +10,8 @@
 //   5. a new automatic calibration, when allowed: the model's own greedy answers to the
 //      built-in prompt set (calibration_prompts.hpp), kAutoKeyFraction of their tokens flagged,
 //      saved to the cache for next time; about 80 s for a 0.5B model on 2 cores;
-//   6. the default rule, entropy >= 2.0 nats, when automatic calibration is off. A failed
+//   6. the default rule, entropy >= 2.0 nats, when automatic calibration is off: then steps 4
+//      and 5 are skipped, and only a calibration someone made (steps 1-2) is used. A failed
 //      automatic calibration is an error, never a silent fall-back.
 // Explicit rule or threshold flags then override the chosen thresholds. The detector's
 // source() always says which of these it came from.
@@ -44,7 +45,8 @@ struct DetectorSpec {
   std::string rule;                       // "entropy", "margin", "both", "either"; empty = as chosen
   float entropy_threshold_nats = -1.0f;   // < 0: not given
   float margin_threshold = -1.0f;         // < 0: not given
-  bool auto_calibrate = true;             // step 5 above; false falls back to the default rule
+  bool auto_calibrate = true;             // steps 4-5 above; false: no automatic calibration,
+                                          // neither made nor read from the cache
 };
 
 /// Notices for a frontend while a detector is set up; both optional, called on the caller's
@@ -68,13 +70,14 @@ std::string sidecar_calibration_path(const std::string& model_path);
 /// cache_dir()/calibrations/<sha256>.<builtin_prompt_set_id()>.json.
 std::string auto_calibration_path(const std::string& model_sha256);
 
-/// The calibration `model` would use without flags (steps 2 and 4), and its path; nullopt when
-/// there is none yet. Does not calibrate. Errors as resolve_detector's for a bad file.
+/// The calibration `model` would use without flags (step 2, and step 4 when `automatic`), and its
+/// path; nullopt when there is none yet. Does not calibrate. Errors as resolve_detector's for a
+/// bad file.
 struct FoundCalibration {
   Calibration calibration;
   std::string path;
   bool automatic = false;  // from the cache (step 4) rather than beside the model
 };
-Result<std::optional<FoundCalibration>> find_calibration(const Model& model);
+Result<std::optional<FoundCalibration>> find_calibration(const Model& model, bool automatic = true);
 
 }  // namespace keytok

@@ -40,10 +40,12 @@ Result<std::vector<CalibrationPrompt>> parse_calibration_prompts(const std::stri
     if (line.front() == '{') {
       try {
         const auto j = nlohmann::json::parse(line);
-        if (!j.contains("prompt") || !j["prompt"].is_string() || j["prompt"].get<std::string>().empty()) {
-          return Status::format_error(where + ": a JSON line needs a non-empty \"prompt\" string");
+        // keytok task files and most datasets say "prompt"; GSM8K's own files say "question".
+        const char* key = j.contains("prompt") ? "prompt" : "question";
+        if (!j.is_object() || !j.contains(key) || !j[key].is_string() || j[key].get<std::string>().empty()) {
+          return Status::format_error(where + ": a JSON line needs a non-empty \"prompt\" (or \"question\") string");
         }
-        p.prompt = j["prompt"].get<std::string>();
+        p.prompt = j[key].get<std::string>();
         p.id = j.value("id", "line-" + std::to_string(line_no));
         p.category = j.value("category", "");
       } catch (const nlohmann::json::exception& e) {

@@ -87,7 +87,7 @@ std::string auto_calibration_path(const std::string& model_sha256) {
   return cache_dir() + "/calibrations/" + model_sha256 + "." + builtin_prompt_set_id() + ".json";
 }
 
-Result<std::optional<FoundCalibration>> find_calibration(const Model& model) {
+Result<std::optional<FoundCalibration>> find_calibration(const Model& model, bool automatic) {
   std::error_code ec;
   const std::string sidecar = sidecar_calibration_path(model.path());
   if (std::filesystem::exists(sidecar, ec)) {
@@ -95,6 +95,7 @@ Result<std::optional<FoundCalibration>> find_calibration(const Model& model) {
     if (!cal.ok()) return cal.status();
     return std::optional<FoundCalibration>(FoundCalibration{std::move(*cal), sidecar, false});
   }
+  if (!automatic) return std::optional<FoundCalibration>();
   auto sha = file_sha256(model.path());
   if (!sha.ok()) return sha.status();
   const std::string cached = auto_calibration_path(*sha);
@@ -103,6 +104,12 @@ Result<std::optional<FoundCalibration>> find_calibration(const Model& model) {
   if (!cal.ok()) {
     return Status(cal.status().code(), cal.status().message() + " (a cached automatic calibration: delete " +
                                            cached + " to redo it)");
+  }
+  // Made with other settings (an older keytok): not this version's automatic calibration, so it
+  // is made again and replaces the file.
+  if (cal->method != "generate" || cal->n_predict != kAutoTokensPerAnswer || cal->key_fraction != kAutoKeyFraction ||
+      cal->text_source != builtin_prompt_set_id()) {
+    return std::optional<FoundCalibration>();
   }
   return std::optional<FoundCalibration>(FoundCalibration{std::move(*cal), cached, true});
 }
@@ -120,7 +127,7 @@ Result<KeyTokenDetector> resolve_detector(const DetectorSpec& spec, const std::s
     if (!cal.ok()) return cal.status();
     found = FoundCalibration{std::move(*cal), spec.calibration_file, false};
   } else if (!thresholds_given) {
-    auto f = find_calibration(*model);
+    auto f = find_calibration(*model, spec.auto_calibrate);
     if (!f.ok()) return f.status();
     found = std::move(*f);
     if (!found && spec.auto_calibrate) {

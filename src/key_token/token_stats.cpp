@@ -21,6 +21,35 @@ namespace {
 #define KEYTOK_ISA_CLONES
 #endif
 
+constexpr std::size_t kBlock = 1024;
+
+// Per-block maxima of l: out has ceil(n / kBlock) entries. A vectorised max per block lets the
+// top-k and argmax scans skip every block that cannot hold a better token.
+KEYTOK_ISA_CLONES void block_maxima(const float* l, std::size_t n, float* out) {
+  for (std::size_t b = 0, j = 0; b < n; b += kBlock, ++j) {
+    const std::size_t e = std::min(n, b + kBlock);
+    float m = l[b];
+    for (std::size_t i = b + 1; i < e; ++i) m = m > l[i] ? m : l[i];
+    out[j] = m;
+  }
+}
+
+std::vector<float> block_maxima(std::span<const float> l) {
+  std::vector<float> out((l.size() + kBlock - 1) / kBlock);
+  block_maxima(l.data(), l.size(), out.data());
+  return out;
+}
+
+// The rank of a token with logit lt in argmax order: tokens strictly more likely, plus equally
+// likely ones with a lower id. Two counting loops the compiler vectorises.
+KEYTOK_ISA_CLONES int rank_of(const float* l, std::size_t n, float lt, std::size_t token) {
+  int above = 0;
+  for (std::size_t i = 0; i < n; ++i) above += l[i] > lt ? 1 : 0;
+  int ties = 0;
+  for (std::size_t i = 0; i < token; ++i) ties += l[i] == lt ? 1 : 0;
+  return above + ties;
+}
+
 struct ExpSums {
   double sum = 0.0, sum_x = 0.0, sum_x2 = 0.0;  // sum e^x, sum e^x x, sum e^x x^2
 };
@@ -28,7 +57,6 @@ struct ExpSums {
 // With x = l - max: float exp and float partial sums per block (SIMD-friendly), blocks added in
 // double. logits: (n).
 KEYTOK_ISA_CLONES ExpSums exp_sums(const float* l, std::size_t n, float max) {
-  constexpr std::size_t kBlock = 1024;
   ExpSums r;
   for (std::size_t b = 0; b < n; b += kBlock) {
     const std::size_t e_end = std::min(n, b + kBlock);
@@ -51,7 +79,14 @@ KEYTOK_ISA_CLONES ExpSums exp_sums(const float* l, std::size_t n, float max) {
 
 token_id argmax(std::span<const float> logits) {
   KEYTOK_ASSERT(!logits.empty(), "argmax of empty logits");
-  return static_cast<token_id>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  // The first block holding the maximum, then the first index in it: the lowest id among ties.
+  const std::vector<float> bmax = block_maxima(logits);
+  const std::size_t j = static_cast<std::size_t>(std::max_element(bmax.begin(), bmax.end()) - bmax.begin());
+  const std::size_t b = j * kBlock, e = std::min(logits.size(), b + kBlock);
+  for (std::size_t i = b; i < e; ++i) {
+    if (logits[i] == bmax[j]) return static_cast<token_id>(i);
+  }
+  return static_cast<token_id>(b);  // unreachable: the block's maximum is one of its elements
 }
 
 TokenStats compute_token_stats(std::span<const float> logits, token_id token, int top_k) {
@@ -62,9 +97,10 @@ TokenStats compute_token_stats(std::span<const float> logits, token_id token, in
   const float* l = logits.data();
   const float lt = l[token];
 
-  // Pass 1 (scalar, branch rarely taken): the k best (logit, id) pairs in a small sorted buffer,
-  // and the token's rank (tokens strictly more likely, plus equally likely ones with a lower id:
-  // argmax order).
+  // Pass 1: the token's rank (vectorised counts), and the k best (logit, id) pairs in a small
+  // sorted buffer. Blocks whose maximum cannot beat the current k-th best are skipped: a token in
+  // a later block has a higher id, so an equal logit never wins there.
+  const int rank = rank_of(l, n, lt, static_cast<std::size_t>(token));
   const std::size_t k = std::min(n, std::max<std::size_t>(2, static_cast<std::size_t>(std::max(top_k, 0))));
   auto better = [](const std::pair<float, token_id>& a, const std::pair<float, token_id>& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -74,14 +110,17 @@ TokenStats compute_token_stats(std::span<const float> logits, token_id token, in
   for (std::size_t i = 0; i < k; ++i) best_k.emplace_back(l[i], static_cast<token_id>(i));
   std::sort(best_k.begin(), best_k.end(), better);
   float kth = best_k.back().first;
-  int rank = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    rank += (l[i] > lt) | ((l[i] == lt) & (static_cast<token_id>(i) < token));
-    if (i >= k && l[i] > kth) {
-      const std::pair<float, token_id> item{l[i], static_cast<token_id>(i)};
-      best_k.insert(std::upper_bound(best_k.begin(), best_k.end(), item, better), item);
-      best_k.pop_back();
-      kth = best_k.back().first;
+  const std::vector<float> bmax = block_maxima(logits);
+  for (std::size_t j = 0; j < bmax.size(); ++j) {
+    if (bmax[j] <= kth) continue;
+    const std::size_t e = std::min(n, (j + 1) * kBlock);
+    for (std::size_t i = std::max(k, j * kBlock); i < e; ++i) {
+      if (l[i] > kth) {
+        const std::pair<float, token_id> item{l[i], static_cast<token_id>(i)};
+        best_k.insert(std::upper_bound(best_k.begin(), best_k.end(), item, better), item);
+        best_k.pop_back();
+        kth = best_k.back().first;
+      }
     }
   }
   const float max = best_k[0].first;

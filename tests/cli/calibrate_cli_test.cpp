@@ -68,7 +68,7 @@ TEST(CliCalibrate, BadInputFailsWithExitOneAndAMessage) {
   CliRun r = run_keytok({"calibrate", "-m", model, "--prompts", dir + "/bad.jsonl", "-o", dir + "/c.json"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "keytok calibrate: error: " + dir +
-                       "/bad.jsonl:2: a JSON line needs a non-empty \"prompt\" string\n");
+                       "/bad.jsonl:2: a JSON line needs a non-empty \"prompt\" (or \"question\") string\n");
   EXPECT_FALSE(fs::exists(dir + "/c.json"));
 
   r = run_keytok({"calibrate", "-m", model, "--prompts", "builtin", "--text", dir + "/bad.jsonl"});
@@ -135,14 +135,20 @@ TEST(CliCalibrate, AutomaticCalibrationRunsOnceAndIsReused) {
   ASSERT_EQ(both.size(), 2u);
   EXPECT_NE(nlohmann::json::parse(other.out)["rule_source"], summary["rule_source"]);
 
-  // Opting out gives the fixed default rule and calibrates nothing.
+  // Opting out gives the fixed default rule, even with a cached calibration, and calibrates
+  // nothing: not for a model that has none either.
   std::vector<std::string> off = args;
   off.push_back("--no-auto-calibrate");
-  CliRun fixed = run_keytok(off, 600, {"KEYTOK_CACHE=" + dir + "/empty-cache"});
+  CliRun fixed = run_keytok(off, 600, env);
   ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
   EXPECT_EQ(fixed.err, "");
   EXPECT_EQ(nlohmann::json::parse(fixed.out)["rule_source"], "default rule");
+  EXPECT_EQ(nlohmann::json::parse(fixed.out)["rule"], "entropy >= 2.000 nats");
+  CliRun fresh = run_keytok(off, 600, {"KEYTOK_CACHE=" + dir + "/empty-cache"});
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_EQ(nlohmann::json::parse(fresh.out)["rule_source"], "default rule");
   EXPECT_FALSE(fs::exists(dir + "/empty-cache/calibrations"));
+  EXPECT_EQ(files_in(cal_dir).size(), 2u);
 }
 
 // A calibration records the model file it was made for; using it with another file of the same

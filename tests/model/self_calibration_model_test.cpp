@@ -4,7 +4,13 @@
 #include <cmath>
 #include <map>
 
+#include <stdlib.h>
+
+#include <filesystem>
+
 #include "keytok/analysis.hpp"
+#include "keytok/detector_setup.hpp"
+#include "keytok/model_identity.hpp"
 #include "keytok/self_calibration.hpp"
 #include "model/test_models.hpp"
 
@@ -107,6 +113,66 @@ TEST_P(SelfCalibration, RejectsBadInput) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, SelfCalibration, ::testing::Values(kSmolLM2, kGemma3, kQwen05), test_model_name);
+
+}  // namespace
+}  // namespace keytok::testing
+
+namespace keytok::testing {
+namespace {
+
+// The cached automatic calibration is found by the model file's SHA-256 and used only when it
+// was made with this keytok's settings; a file from other settings is ignored (made again).
+TEST(AutoCalibrationCache, FindsOnlyACalibrationWithTheCurrentSettings) {
+  if (!std::filesystem::exists(model_path(kSmolLM2))) GTEST_SKIP() << "SmolLM2 absent";
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "keytok_autocal_cache";
+  std::filesystem::remove_all(dir);
+  const char* old_cache = std::getenv("KEYTOK_CACHE");
+  const std::string saved = old_cache != nullptr ? old_cache : "";
+  ::setenv("KEYTOK_CACHE", dir.c_str(), 1);
+  auto model = Model::load({.path = model_path(kSmolLM2), .vocab_only = true}).value();
+  const std::string sha = file_sha256(model->path()).value();
+  const std::string path = auto_calibration_path(sha);
+  EXPECT_EQ(path, dir.string() + "/calibrations/" + sha + "." + builtin_prompt_set_id() + ".json");
+  EXPECT_FALSE(find_calibration(*model).value().has_value());
+
+  Calibration cal;
+  cal.params.entropy_threshold_nats = 3.25f;
+  cal.key_fraction = kAutoKeyFraction;
+  cal.achieved_fraction = kAutoKeyFraction;
+  cal.n_positions = 1000;
+  cal.model_name = model->name();
+  cal.n_vocab = model->n_vocab();
+  cal.model_sha256 = sha;
+  cal.method = "generate";
+  cal.text_source = builtin_prompt_set_id();
+  cal.n_prompts = 52;
+  cal.n_predict = kAutoTokensPerAnswer;
+  std::filesystem::create_directories(dir / "calibrations");
+  ASSERT_TRUE(save_calibration(cal, path).ok());
+  auto found = find_calibration(*model).value();
+  ASSERT_TRUE(found.has_value());
+  EXPECT_TRUE(found->automatic);
+  EXPECT_EQ(found->path, path);
+  EXPECT_FLOAT_EQ(found->calibration.params.entropy_threshold_nats, 3.25f);
+  EXPECT_FALSE(find_calibration(*model, /*automatic=*/false).value().has_value());
+
+  cal.n_predict = kAutoTokensPerAnswer / 2;  // an older keytok's setting
+  ASSERT_TRUE(save_calibration(cal, path).ok());
+  EXPECT_FALSE(find_calibration(*model).value().has_value());
+
+  cal.n_predict = kAutoTokensPerAnswer;
+  cal.model_sha256 = std::string(64, '0');  // made for another file: an error, not a silent skip
+  ASSERT_TRUE(save_calibration(cal, path).ok());
+  auto wrong = find_calibration(*model);
+  EXPECT_EQ(wrong.status().code(), StatusCode::invalid_argument);
+  EXPECT_NE(wrong.status().message().find("delete " + path + " to redo it"), std::string::npos)
+      << wrong.status().message();
+  if (old_cache != nullptr) {
+    ::setenv("KEYTOK_CACHE", saved.c_str(), 1);
+  } else {
+    ::unsetenv("KEYTOK_CACHE");
+  }
+}
 
 }  // namespace
 }  // namespace keytok::testing

@@ -39,10 +39,11 @@ TEST(CalibrationPromptFile, ReadsPlainLinesAndJsonLines) {
       "{\"id\": \"q2\", \"category\": \"code\", \"prompt\": \"Write a loop.\"}\r\n"
       "   \n"
       "{\"prompt\": \"Only a prompt.\"}\n"
+      "{\"question\": \"A GSM8K question?\", \"answer\": \"#### 4\"}\n"
       "Last line without a newline";
   auto p = parse_calibration_prompts(text, "mine.txt");
   ASSERT_TRUE(p.ok()) << p.status().to_string();
-  ASSERT_EQ(p->size(), 4u);
+  ASSERT_EQ(p->size(), 5u);
   EXPECT_EQ((*p)[0].prompt, "What is 2 + 2?");
   EXPECT_EQ((*p)[0].id, "line-1");
   EXPECT_EQ((*p)[1].id, "q2");
@@ -50,7 +51,9 @@ TEST(CalibrationPromptFile, ReadsPlainLinesAndJsonLines) {
   EXPECT_EQ((*p)[1].prompt, "Write a loop.");
   EXPECT_EQ((*p)[2].id, "line-5");
   EXPECT_EQ((*p)[2].category, "");
-  EXPECT_EQ((*p)[3].prompt, "Last line without a newline");
+  EXPECT_EQ((*p)[3].prompt, "A GSM8K question?");
+  EXPECT_EQ((*p)[3].id, "line-6");
+  EXPECT_EQ((*p)[4].prompt, "Last line without a newline");
 }
 
 TEST(CalibrationPromptFile, ErrorsNameTheLine) {
@@ -60,7 +63,7 @@ TEST(CalibrationPromptFile, ErrorsNameTheLine) {
 
   auto no_prompt = parse_calibration_prompts("{\"id\": \"x\"}\n", "p.jsonl");
   EXPECT_EQ(no_prompt.status().code(), StatusCode::format_error);
-  EXPECT_EQ(no_prompt.status().message(), "p.jsonl:1: a JSON line needs a non-empty \"prompt\" string");
+  EXPECT_EQ(no_prompt.status().message(), "p.jsonl:1: a JSON line needs a non-empty \"prompt\" (or \"question\") string");
 
   auto not_utf8 = parse_calibration_prompts("ok\nbad \xFF byte\n", "p.txt");
   EXPECT_EQ(not_utf8.status().code(), StatusCode::format_error);

@@ -1,6 +1,7 @@
 // TokenStats on synthetic distributions (no model), as llama.cpp's test-sampling.cpp does.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -99,6 +100,34 @@ TEST(TokenStats, MatchesLongDoubleReferenceOnRandomLogits) {
     ASSERT_EQ(st.top.size(), 5u);
     for (std::size_t i = 1; i < st.top.size(); ++i) EXPECT_GE(st.top[i - 1].prob, st.top[i].prob);
     EXPECT_EQ(st.top[0].id, argmax(logits));
+  }
+}
+
+// Rank, top-k order and argmax against a full sort in argmax order (logit desc, then id asc),
+// on vocabularies that are not multiples of the scan's 1,024-token blocks, with many ties
+// (logits rounded to a coarse grid) and with the best tokens in late blocks.
+TEST(TokenStats, RankTopKAndArgmaxMatchAFullSortWithTies) {
+  std::mt19937 rng(11);
+  for (std::size_t n : {1u, 2u, 7u, 1023u, 1024u, 1025u, 5000u, 151936u}) {
+    for (int trial = 0; trial < 6; ++trial) {
+      std::vector<float> l(n);
+      std::normal_distribution<float> g(0.0f, 2.0f);
+      for (auto& x : l) x = std::round(g(rng) * 2.0f) / 2.0f;  // coarse grid: many ties
+      if (trial % 2 == 1) {
+        for (std::size_t i = n - std::min<std::size_t>(n, 3); i < n; ++i) l[i] = 20.0f;  // late winners
+      }
+      std::vector<int> order(n);
+      for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<int>(i);
+      std::sort(order.begin(), order.end(), [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+      EXPECT_EQ(argmax(l), order[0]) << "n=" << n;
+      const int token = static_cast<int>(rng() % n);
+      const int k = 6;
+      const TokenStats st = compute_token_stats(l, token, k);
+      EXPECT_EQ(st.rank, static_cast<int>(std::find(order.begin(), order.end(), token) - order.begin())) << n;
+      EXPECT_EQ(st.top1, order[0]);
+      ASSERT_EQ(st.top.size(), std::min<std::size_t>(n, k)) << n;
+      for (std::size_t i = 0; i < st.top.size(); ++i) EXPECT_EQ(st.top[i].id, order[i]) << "n=" << n << " i=" << i;
+    }
   }
 }
 

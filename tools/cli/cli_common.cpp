@@ -46,8 +46,8 @@ void add_detector_options(CLI::App* cmd, DetectorSpec& spec) {
   cmd->add_option("--margin-threshold", spec.margin_threshold, "Key when top1-top2 probability <= this")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--no-auto-calibrate{false}", spec.auto_calibrate,
-                "Without a calibration, use the fixed default rule (entropy >= 2.0 nats) instead of "
-                "calibrating the model on its own answers once");
+                "Use no automatic calibration (neither make one nor read the cached one): without a "
+                "calibration file, the rule is the fixed default, entropy >= 2.0 nats");
 }
 
 void add_sampling_options(CLI::App* cmd, SamplingParams& params) {
