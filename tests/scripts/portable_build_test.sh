@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Label `slow` (about 20 minutes on 2 cores): builds keytok with -DKEYTOK_PORTABLE=ON in its own
+# Label `slow` (about 6 minutes on 2 cores): builds keytok with -DKEYTOK_PORTABLE=ON in its own
 # build folder and checks that every x86-64 CPU variant but the AMX one lands next to the binary,
 # that `keytok --version` reports a portable build without AMX, and that a generation runs.
 #   tests/scripts/portable_build_test.sh SOURCE_DIR BUILD_DIR [MODEL.gguf]

@@ -122,12 +122,18 @@ TEST(CalibrationFile, RoundTrips) {
 
 // Files written before the model identity and the method existed still load, as text
 // calibrations of an unknown model file.
-TEST(CalibrationFile, ReadsFilesWithoutTheNewerFields) {
-  const std::string path = ::testing::TempDir() + "/cal_old.json";
+// A version-1 calibration file with only the fields every version wrote, plus `extra` (a JSON
+// member list such as "\"method\":\"text\"").
+std::string write_v1_calibration(const std::string& name, const std::string& extra) {
+  const std::string path = ::testing::TempDir() + "/" + name;
   std::ofstream(path) << R"({"format":"keytok-calibration","version":1,"rule":"entropy",
     "entropy_threshold_nats":2.5,"margin_threshold":0.1,"key_fraction":0.08,"achieved_fraction":0.08,
-    "n_positions":500,"model":{"name":"m","n_vocab":49152,"file_size":1},"text_source":"t.txt"})";
-  auto r = load_calibration(path);
+    "n_positions":500,"model":{"name":"m","n_vocab":49152,"file_size":1},)" << extra << "}";
+  return path;
+}
+
+TEST(CalibrationFile, ReadsFilesWithoutTheNewerFields) {
+  auto r = load_calibration(write_v1_calibration("cal_old.json", R"("text_source":"t.txt")"));
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->method, "text");
   EXPECT_EQ(r->model_sha256, "");
@@ -136,11 +142,7 @@ TEST(CalibrationFile, ReadsFilesWithoutTheNewerFields) {
 }
 
 TEST(CalibrationFile, RejectsAnUnknownMethod) {
-  const std::string path = ::testing::TempDir() + "/cal_method.json";
-  std::ofstream(path) << R"({"format":"keytok-calibration","version":1,"rule":"entropy",
-    "entropy_threshold_nats":2.5,"margin_threshold":0.1,"key_fraction":0.08,"achieved_fraction":0.08,
-    "n_positions":500,"model":{"name":"m","n_vocab":49152,"file_size":1},"method":"guess"})";
-  auto r = load_calibration(path);
+  auto r = load_calibration(write_v1_calibration("cal_method.json", R"("method":"guess")"));
   EXPECT_EQ(r.status().code(), StatusCode::format_error);
   EXPECT_NE(r.status().message().find("unknown calibration method 'guess'"), std::string::npos);
 }
