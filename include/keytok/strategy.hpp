@@ -60,6 +60,8 @@ Result<CombineRule> parse_combine_rule(std::string_view name);
 /// Knobs of `branch`.
 struct BranchParams {
   KeyTokenParams detector;           // which positions fork (default: entropy >= 2.0 nats, EAGer)
+  std::string detector_source;       // where those thresholds came from (KeyTokenDetector::source,
+                                     // e.g. "auto-calibration PATH"); reported, never used
   int alternatives = 2;              // paths leaving a fork, parent included, 2..16 (EAGer: 2)
   float min_alternative_prob = 0.05f;  // skip alternatives less likely than this; 0 keeps all
   int max_live = 4;                  // paths decoding at once at most, 1..256
@@ -185,6 +187,7 @@ struct DecodeCost {
 struct GenerationResult {
   std::string strategy;            // e.g. "sc:8"
   std::string detector;            // branch: the rule; else empty
+  std::string detector_source;     // branch: where the rule came from; else empty
   std::vector<PathResult> paths;
   std::vector<ForkPoint> forks;
   Vote vote;

@@ -5,7 +5,7 @@
 // after every operation, hundreds of times per token. By default libgomp spins at a barrier for
 // 300,000 iterations before it sleeps. When two processes each run as many threads as the
 // machine has cores, a spinning thread burns the time its partner needs to reach the barrier:
-// on 2 cores, two keytok runs at once took over 10x as long as one alone, not 2x.
+// on 2 cores, two keytok runs at once took a median 9x (up to 49x) as long as one alone, not 2x.
 //
 // keytok's default is GOMP_SPINCOUNT=1000: spin briefly, then sleep. Measured on 2 cores with
 // Qwen2.5-Coder-0.5B (docs/results/contention.md): a run alone is as fast as with libgomp's

@@ -21,6 +21,7 @@ class BranchStrategy final : public Strategy {
     const BranchParams& bp = params_.branch;
     GenerationResult out;
     out.detector = detector_.describe();
+    out.detector_source = params_.branch.detector_source;
     PathRunner runner(session, params_, request, out);
     KEYTOK_RETURN_IF_ERROR(runner.prefill());
     auto root = runner.start_path(SamplingParams{.temperature = 0.0f}, /*take_prompt=*/true);

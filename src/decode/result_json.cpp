@@ -68,6 +68,7 @@ std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
             {"paths", std::move(paths)},
             {"forks", std::move(forks)}};
   if (!r.detector.empty()) j["detector"] = r.detector;
+  if (!r.detector_source.empty()) j["detector_source"] = r.detector_source;
   if (r.strategy.rfind("deepconf", 0) == 0) j["deepconf_threshold"] = r.deepconf_threshold;
   // Invalid UTF-8 (a path cut inside a character) is replaced rather than thrown on.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

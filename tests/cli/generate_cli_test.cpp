@@ -56,6 +56,21 @@ TEST(CliGenerate, JsonHasTreeAndCost) {
   EXPECT_TRUE(j.contains("vote"));
 }
 
+// branch says which key-token rule it forked on and where that rule came from.
+TEST(CliGenerate, BranchNamesItsRuleAndItsSource) {
+  REQUIRE_MODEL(model);
+  CliRun r = run_keytok({"generate", "-m", model, "-p", "What is 2 + 3?", "--strategy", "branch", "--max-tokens",
+                         "6", "--json", "--entropy-threshold", "1.5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["detector"], "entropy >= 1.500 nats");
+  EXPECT_EQ(j["detector_source"], "flags");
+  r = run_keytok({"generate", "-m", model, "-p", "What is 2 + 3?", "--strategy", "branch", "--max-tokens", "6",
+                  "--no-auto-calibrate"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("key tokens: entropy >= 2.000 nats (default rule)\n"), std::string::npos) << r.err;
+}
+
 std::vector<std::string> lines_of(const std::string& s) {
   std::vector<std::string> out;
   std::istringstream in(s);

@@ -166,7 +166,9 @@ TEST_P(StrategyModel, DeepConfSecondPhaseStartsFromThePrompt) {
     EXPECT_EQ(a.paths[i].parent, -1);
     EXPECT_FALSE(a.paths[i].tokens.empty()) << i;
     EXPECT_EQ(a.paths[i].tokens, b.paths[i].tokens) << i;
-    if (a.paths[i].stop_reason == "low_confidence") EXPECT_FALSE(a.paths[i].votes);
+    if (a.paths[i].stop_reason == "low_confidence") {
+      EXPECT_FALSE(a.paths[i].votes);
+    }
   }
   EXPECT_FALSE(a.vote.answer);
   EXPECT_LE(a.cost.peak_live, p.max_live_sequences());

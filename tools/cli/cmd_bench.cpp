@@ -53,6 +53,10 @@ int run_bench(const BenchOptions& o) {
     auto st = make_strategy(*p);
     if (!st.ok()) return fail(kCmd, st.status());
     n_seq = std::max(n_seq, p->max_live_sequences());
+    if (p->kind == StrategyKind::branch) {
+      std::fprintf(stderr, "keytok bench: %s forks where %s (%s)\n", s.c_str(),
+                   KeyTokenDetector(p->branch.detector).describe().c_str(), p->branch.detector_source.c_str());
+    }
     strategies.push_back(std::move(*st));
   }
 

@@ -50,6 +50,9 @@ int run_generate(const GenerateOptions& o) {
     return 0;
   }
   std::cout << r->text << std::endl;
+  if (!r->detector.empty()) {
+    std::fprintf(stderr, "key tokens: %s (%s)\n", r->detector.c_str(), r->detector_source.c_str());
+  }
   const DecodeCost& c = r->cost;
   std::string votes;
   for (const VoteTally& t : r->vote.tallies) votes += fmt::format(" {}x{}", t.count, t.answer);

@@ -47,6 +47,7 @@ Result<StrategyParams> resolve_strategy(const StrategyOptions& o, const std::str
     auto det = make_detector(o.detector, model, session);
     if (!det.ok()) return det.status();
     p->branch.detector = det->params();
+    p->branch.detector_source = det->source();
   }
   KEYTOK_RETURN_IF_ERROR(p->validate());
   return p;
