@@ -1,6 +1,7 @@
 // calibrate_on_text: quantile thresholds from one teacher-forced pass over a calibration text.
 #include <vector>
 
+#include "calibration/calibration_from_signals.hpp"
 #include "keytok/analysis.hpp"
 
 namespace keytok {
@@ -26,17 +27,9 @@ Result<Calibration> calibrate_on_text(Session& session, std::string_view text,
     entropies.push_back(t.stats.entropy);
     margins.push_back(t.stats.margin);
   }
-  auto params_or = calibrate_thresholds(entropies, margins, rule, key_fraction);
-  if (!params_or.ok()) return params_or.status();
-  const Model& model = session.model();
-  Calibration cal;
-  cal.params = *params_or;
-  cal.key_fraction = key_fraction;
-  cal.achieved_fraction = flagged_fraction(cal.params, entropies, margins);
-  cal.n_positions = entropies.size();
-  cal.model_name = model.name();
-  cal.n_vocab = model.n_vocab();
-  cal.model_file_size = model.file_size();
+  auto cal = detail::calibration_from_signals(session.model(), entropies, margins, rule, key_fraction);
+  if (!cal.ok()) return cal.status();
+  cal->method = "text";
   return cal;
 }
 

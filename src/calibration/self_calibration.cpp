@@ -8,7 +8,7 @@
 #include <deque>
 #include <optional>
 
-#include "keytok/model_identity.hpp"
+#include "calibration/calibration_from_signals.hpp"
 #include "keytok/session.hpp"
 #include "keytok/token_stats.hpp"
 
@@ -161,20 +161,12 @@ Result<SelfCalibrationResult> calibrate_on_generations(std::shared_ptr<const Mod
                                     " tokens; give more prompts or a larger --generate (at least " +
                                     std::to_string(kMinPositions) + " tokens, a few thousand is better)");
   }
-  auto thresholds = calibrate_thresholds(entropies, margins, params.rule, params.key_fraction);
-  if (!thresholds.ok()) return thresholds.status();
-  Calibration& cal = result.calibration;
-  cal.params = *thresholds;
-  cal.key_fraction = params.key_fraction;
-  cal.achieved_fraction = flagged_fraction(cal.params, entropies, margins);
-  cal.n_positions = entropies.size();
-  cal.model_name = model->name();
-  cal.n_vocab = model->n_vocab();
-  cal.model_file_size = model->file_size();
-  if (auto id = file_sha256(model->path()); id.ok()) cal.model_sha256 = *id;
-  cal.method = "generate";
-  cal.n_prompts = static_cast<int>(prompts.size());
-  cal.n_predict = params.n_predict;
+  auto cal = detail::calibration_from_signals(*model, entropies, margins, params.rule, params.key_fraction);
+  if (!cal.ok()) return cal.status();
+  result.calibration = std::move(*cal);
+  result.calibration.method = "generate";
+  result.calibration.n_prompts = static_cast<int>(prompts.size());
+  result.calibration.n_predict = params.n_predict;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }
