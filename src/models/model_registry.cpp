@@ -1,4 +1,4 @@
-// The registry of known models, compiled in from data/models.tsv (see known_models.inc.in).
+// The registry of known models, compiled in from data/models.tsv (cmake/KeytokModels.cmake).
 #include "keytok/model_registry.hpp"
 
 #include <cstdlib>

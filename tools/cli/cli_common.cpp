@@ -10,10 +10,7 @@
 
 #include <fmt/format.h>
 
-#include <optional>
-
 #include "keytok/model_registry.hpp"
-#include "progress.hpp"
 
 namespace keytok::cli {
 
@@ -70,15 +67,8 @@ Result<std::shared_ptr<const Model>> load_model(const ModelOptions& opts) {
   return Model::load(params);
 }
 
-Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,
-                                       const SessionParams& session) {
-  std::optional<Progress> bar;
-  DetectorEvents events;
-  events.notice = [&](const std::string& text) {
-    if (bar) bar->finish(), bar.reset();
-    std::fprintf(stderr, "keytok: %s\n", text.c_str());
-  };
-  events.progress = [&](const CalibrationProgress& p) {
+CalibrationProgressFn calibration_progress(std::optional<Progress>& bar) {
+  return [&bar](const CalibrationProgress& p) {
     if (!bar) {
       const auto began = std::chrono::steady_clock::now() -
                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -87,6 +77,17 @@ Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shar
     }
     bar->tick();
   };
+}
+
+Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,
+                                       const SessionParams& session) {
+  std::optional<Progress> bar;
+  DetectorEvents events;
+  events.notice = [&](const std::string& text) {
+    if (bar) bar->finish(), bar.reset();
+    std::fprintf(stderr, "keytok: %s\n", text.c_str());
+  };
+  events.progress = calibration_progress(bar);
   auto det = resolve_detector(spec, model, session.n_threads, events);
   if (bar) bar->finish();
   return det;

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,7 @@
 #include "keytok/sampling.hpp"
 #include "keytok/session.hpp"
 #include "keytok/status.hpp"
+#include "progress.hpp"
 
 namespace keytok::cli {
 
@@ -34,6 +36,10 @@ void add_sampling_options(CLI::App* cmd, SamplingParams& params);
 /// Resolves -m (a known model's name or a path) and loads the model; prints nothing, the Status
 /// carries the hint.
 Result<std::shared_ptr<const Model>> load_model(const ModelOptions& opts);
+
+/// A calibration progress callback that draws `bar` on stderr: created at the first report
+/// (one unit per answer), with its clock set to when the run began. Call bar->finish() after.
+CalibrationProgressFn calibration_progress(std::optional<Progress>& bar);
 
 /// Builds the detector through resolve_detector (keytok/detector_setup.hpp), telling the user on
 /// stderr when the model is calibrated automatically, with a progress bar.

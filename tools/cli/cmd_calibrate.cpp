@@ -7,14 +7,12 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "keytok/analysis.hpp"
 #include "keytok/calibration_prompts.hpp"
 #include "keytok/self_calibration.hpp"
-#include "progress.hpp"
 
 namespace keytok::cli {
 
@@ -80,11 +78,7 @@ Result<Calibration> on_prompts(const CalibrateOptions& o, const std::shared_ptr<
   std::fprintf(stderr, "keytok calibrate: generating answers to %zu prompts, up to %d tokens each\n",
                prompts.size(), gp.n_predict);
   std::optional<Progress> bar;
-  auto r = calibrate_on_generations(model, prompts, gp, o.model.session.n_threads,
-                                    [&](const CalibrationProgress& p) {
-                                      if (!bar) bar.emplace(p.prompts_total, "answers");
-                                      bar->tick();
-                                    });
+  auto r = calibrate_on_generations(model, prompts, gp, o.model.session.n_threads, calibration_progress(bar));
   if (bar) bar->finish();
   if (!r.ok()) return r.status();
   if (!o.dump.empty()) KEYTOK_RETURN_IF_ERROR(write_dump(o.dump, prompts, r->samples));
