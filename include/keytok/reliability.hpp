@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -97,6 +98,8 @@ enum class ReliabilityModel {
 /// "exponential", "two_rate_measured_k", "two_rate_power_k", "two_rate_saturating_k",
 /// "stretched_exponential" or "power_law".
 const char* reliability_model_name(ReliabilityModel model);
+/// The model named `name` (as reliability_model_name writes it), or nullopt.
+std::optional<ReliabilityModel> parse_reliability_model(std::string_view name);
 
 /// All models, in the order above.
 const std::vector<ReliabilityModel>& all_reliability_models();

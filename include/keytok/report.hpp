@@ -8,7 +8,9 @@
 
 namespace keytok {
 
-/// One JSON object per analysed token, one per line:
+/// A header line {"format":"keytok-tokens","version":1,"model","mode","rule","rule_source",
+/// "n_prompt_tokens"}, as every keytok JSON-lines file starts, then one JSON object per analysed
+/// token, one per line:
 ///   {"pos", "token_id", "piece", "logprob", "entropy", "varentropy", "top1_prob", "top2_prob",
 ///    "margin", "rank", "key", "top": [{"token_id", "piece", "prob"}, ...]}
 /// Pieces that are not valid UTF-8 on their own (a split character) have the bad bytes replaced

@@ -63,10 +63,32 @@ std::string trial_record_json(const TrialRecord& trial);
 /// Parses a trial line; `where` ("file:line") prefixes errors.
 Result<TrialRecord> parse_trial_record(const std::string& line, const std::string& where);
 
-/// Reads a results file: header checked (format keytok-sweep, version 1), trial lines parsed.
-/// A cut-off last line is reported in *cut_off_last_line (when non-null) instead of failing.
-Result<std::vector<TrialRecord>> load_sweep_results(const std::string& path,
-                                                    bool* cut_off_last_line = nullptr);
+/// The first line of a sweep results file: what the run was.
+struct SweepHeader {
+  std::string model;            // model path
+  std::string tasks;            // task file
+  int samples = 1;
+  double temperature = 0.0;
+  std::uint32_t seed = 0;
+  std::string detector;         // KeyTokenDetector::describe()
+  std::string detector_source;  // where its thresholds came from
+  std::string created;          // UTC, ISO 8601
+  std::string settings_json;    // a JSON object: what a --resume must match
+};
+/// The header line, {"format":"keytok-sweep","version":1,...} (no newline).
+std::string sweep_header_line(const SweepHeader& header);
+
+/// A results file as read back.
+struct SweepResults {
+  SweepHeader header;
+  std::vector<TrialRecord> trials;
+  int cut_off_line = 0;  // number of a last line cut off mid-write and left out; 0 when none
+};
+
+/// Reads a results file: the header checked (format keytok-sweep, version 1), the trial lines
+/// parsed. A last line cut off mid-write (a killed run) is left out and reported in
+/// cut_off_line. Errors: not_found, format_error naming file:line.
+Result<SweepResults> load_sweep_results(const std::string& path);
 
 /// Aggregates of a group of trials (all, one family, or one family and length).
 struct SweepGroup {

@@ -42,6 +42,8 @@ const char* match_mode_name(MatchMode mode);
 
 /// Parses a match mode name; nullopt for anything else (names are case-sensitive).
 std::optional<MatchMode> parse_match_mode(std::string_view name);
+/// "exact, number, contains or regex": the names parse_match_mode accepts, for messages.
+std::string match_mode_names();
 
 /// One verifiable task.
 struct Task {

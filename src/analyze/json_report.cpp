@@ -3,6 +3,7 @@
 
 #include "analyze/report_json.hpp"
 #include "keytok/report.hpp"
+#include "util/jsonl.hpp"
 
 namespace keytok {
 
@@ -45,7 +46,8 @@ nlohmann::ordered_json summary_to_json(const Analysis& a, const AnalysisSummary&
 
 std::string dump_json(const nlohmann::ordered_json& j, int indent) {
   // Token pieces can hold half a UTF-8 character; replace such bytes instead of throwing.
-  return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return indent < 0 ? dump_line(j)
+                    : j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace detail
@@ -55,6 +57,12 @@ std::string token_record_json(const TokenRecord& record) {
 }
 
 void write_jsonl(const Analysis& analysis, std::ostream& out) {
+  out << detail::header_line(detail::kTokensFormat, {{"model", analysis.model_name},
+                                                     {"mode", analysis.mode},
+                                                     {"rule", analysis.rule},
+                                                     {"rule_source", analysis.rule_source},
+                                                     {"n_prompt_tokens", analysis.n_prompt_tokens}})
+      << '\n';
   for (const auto& r : analysis.tokens) out << token_record_json(r) << '\n' << std::flush;
 }
 

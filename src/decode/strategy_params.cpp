@@ -5,24 +5,28 @@
 
 #include "decode/strategies.hpp"
 #include "keytok/strategy.hpp"
+#include "util/enum_names.hpp"
 
 namespace keytok {
 
+namespace {
+
+constexpr std::array<detail::EnumName<CombineRule>, 3> kCombineRules = {{
+    {CombineRule::majority, "majority"},
+    {CombineRule::weighted, "weighted"},
+    {CombineRule::best_logprob, "best"},
+}};
+
+}  // namespace
+
 const char* combine_rule_name(CombineRule rule) {
-  switch (rule) {
-    case CombineRule::majority: return "majority";
-    case CombineRule::weighted: return "weighted";
-    case CombineRule::best_logprob: return "best";
-  }
-  return "majority";
+  return detail::enum_name(kCombineRules, rule, "majority");
 }
 
 Result<CombineRule> parse_combine_rule(std::string_view name) {
-  for (CombineRule r : {CombineRule::majority, CombineRule::weighted, CombineRule::best_logprob}) {
-    if (name == combine_rule_name(r)) return r;
-  }
-  return Status::invalid_argument("unknown combine rule '" + std::string(name) +
-                                  "'; use majority, weighted or best");
+  if (auto r = detail::enum_from_name(kCombineRules, name)) return *r;
+  return Status::invalid_argument("unknown combine rule '" + std::string(name) + "'; use " +
+                                  detail::enum_name_list(kCombineRules));
 }
 
 std::string StrategyParams::name() const {

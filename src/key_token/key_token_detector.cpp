@@ -3,24 +3,27 @@
 
 #include <fmt/format.h>
 
+#include "util/enum_names.hpp"
+
 namespace keytok {
 
-const char* key_rule_name(KeyRule rule) {
-  switch (rule) {
-    case KeyRule::entropy: return "entropy";
-    case KeyRule::margin: return "margin";
-    case KeyRule::both: return "both";
-    case KeyRule::either: return "either";
-  }
-  return "entropy";
-}
+namespace {
+
+constexpr std::array<detail::EnumName<KeyRule>, 4> kKeyRules = {{
+    {KeyRule::entropy, "entropy"},
+    {KeyRule::margin, "margin"},
+    {KeyRule::both, "both"},
+    {KeyRule::either, "either"},
+}};
+
+}  // namespace
+
+const char* key_rule_name(KeyRule rule) { return detail::enum_name(kKeyRules, rule, "entropy"); }
 
 Result<KeyRule> parse_key_rule(const std::string& name) {
-  for (KeyRule r : {KeyRule::entropy, KeyRule::margin, KeyRule::both, KeyRule::either}) {
-    if (name == key_rule_name(r)) return r;
-  }
-  return Status::invalid_argument("unknown key rule '" + name +
-                                  "'; use entropy, margin, both or either");
+  if (auto r = detail::enum_from_name(kKeyRules, name)) return *r;
+  return Status::invalid_argument("unknown key rule '" + name + "'; use " +
+                                  detail::enum_name_list(kKeyRules));
 }
 
 Status KeyTokenParams::validate() const {

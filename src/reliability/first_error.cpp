@@ -2,22 +2,21 @@
 // output tokens. See keytok/first_error.hpp for the rules.
 #include "keytok/first_error.hpp"
 
+#include <array>
+
 #include "keytok/tasks.hpp"
+#include "util/enum_names.hpp"
 
 namespace keytok {
 
 const char* first_error_kind_name(FirstErrorKind kind) {
-  switch (kind) {
-    case FirstErrorKind::none:
-      return "none";
-    case FirstErrorKind::mismatch:
-      return "mismatch";
-    case FirstErrorKind::stopped_early:
-      return "stopped_early";
-    case FirstErrorKind::extra_output:
-      return "extra_output";
-  }
-  return "none";
+  static constexpr std::array<detail::EnumName<FirstErrorKind>, 4> kKinds = {{
+      {FirstErrorKind::none, "none"},
+      {FirstErrorKind::mismatch, "mismatch"},
+      {FirstErrorKind::stopped_early, "stopped_early"},
+      {FirstErrorKind::extra_output, "extra_output"},
+  }};
+  return detail::enum_name(kKinds, kind, "none");
 }
 
 namespace {

@@ -133,14 +133,9 @@ Result<FitReport> parse_fit_report_json(std::string_view text) {
     for (const json& m : j.at("models")) {
       ModelFit fit;
       fit.name = m.at("name").get<std::string>();
-      bool known = false;
-      for (const ReliabilityModel model : all_reliability_models()) {
-        if (fit.name == reliability_model_name(model)) {
-          fit.model = model;
-          known = true;
-        }
-      }
-      if (!known) {
+      const std::optional<ReliabilityModel> model = parse_reliability_model(fit.name);
+      if (model) fit.model = *model;
+      if (!model) {
         return Status::format_error(
             fmt::format("fit report names an unknown model \"{}\"", fit.name));
       }

@@ -5,32 +5,37 @@
 #include <tuple>
 
 #include "reliability/fit_internal.hpp"
+#include "util/enum_names.hpp"
 
 namespace keytok {
 
+namespace {
+
+constexpr std::array<detail::EnumName<ReliabilityModel>, 6> kModelNames = {{
+    {ReliabilityModel::exponential, "exponential"},
+    {ReliabilityModel::two_rate_measured_k, "two_rate_measured_k"},
+    {ReliabilityModel::two_rate_power_k, "two_rate_power_k"},
+    {ReliabilityModel::two_rate_saturating_k, "two_rate_saturating_k"},
+    {ReliabilityModel::stretched_exponential, "stretched_exponential"},
+    {ReliabilityModel::power_law, "power_law"},
+}};
+
+}  // namespace
+
 const char* reliability_model_name(ReliabilityModel model) {
-  switch (model) {
-    case ReliabilityModel::exponential:
-      return "exponential";
-    case ReliabilityModel::two_rate_measured_k:
-      return "two_rate_measured_k";
-    case ReliabilityModel::two_rate_power_k:
-      return "two_rate_power_k";
-    case ReliabilityModel::two_rate_saturating_k:
-      return "two_rate_saturating_k";
-    case ReliabilityModel::stretched_exponential:
-      return "stretched_exponential";
-    case ReliabilityModel::power_law:
-      return "power_law";
-  }
-  return "exponential";
+  return detail::enum_name(kModelNames, model, "exponential");
+}
+
+std::optional<ReliabilityModel> parse_reliability_model(std::string_view name) {
+  return detail::enum_from_name(kModelNames, name);
 }
 
 const std::vector<ReliabilityModel>& all_reliability_models() {
-  static const std::vector<ReliabilityModel> kAll = {
-      ReliabilityModel::exponential,           ReliabilityModel::two_rate_measured_k,
-      ReliabilityModel::two_rate_power_k,      ReliabilityModel::two_rate_saturating_k,
-      ReliabilityModel::stretched_exponential, ReliabilityModel::power_law};
+  static const std::vector<ReliabilityModel> kAll = [] {
+    std::vector<ReliabilityModel> all;
+    for (const auto& e : kModelNames) all.push_back(e.value);
+    return all;
+  }();
   return kAll;
 }
 

@@ -4,42 +4,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "keytok/reliability.hpp"
-#include "reliability/sweep_header.hpp"
 #include "keytok/tasks.hpp"
+#include "sweep/trial_json.hpp"
+#include "util/jsonl.hpp"
 
 namespace keytok {
 namespace {
 
-using nlohmann::json;
-
-constexpr const char* kSweepFormat = "keytok-sweep";
-constexpr int kSweepVersion = 1;
-
-Status line_error(const std::string& source, int line, const std::string& what) {
-  return Status::format_error(fmt::format("{}:{}: {}", source, line, what));
-}
-
-// Calls fn(line_number, line) for each non-blank line; stops at the first error.
-template <class Fn>
-Status for_each_line(std::string_view text, Fn fn) {
-  int number = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t end = std::min(text.find('\n', pos), text.size());
-    std::string_view line = text.substr(pos, end - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    ++number;
-    pos = end + 1;
-    if (trim_whitespace(line).empty()) continue;
-    KEYTOK_RETURN_IF_ERROR(fn(number, line, end >= text.size()));
-  }
-  return Status::ok_status();
-}
+using detail::line_error;
 
 bool parse_int(std::string_view s, long long* out) {
   s = trim_whitespace(s);
@@ -54,53 +29,15 @@ bool parse_int(std::string_view s, long long* out) {
   return true;
 }
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::not_found(fmt::format("results file not found: {}; check the path", path));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return Status::io_error(fmt::format("could not read {}", path));
-  return buffer.str();
-}
-
-
 }  // namespace
-
-namespace detail {
-
-Status check_sweep_header(const nlohmann::json& obj, const std::string& source, int line) {
-  const json format = obj.contains("format") ? obj["format"] : json();
-  if (!format.is_string() || format.get<std::string>() != kSweepFormat) {
-    return line_error(source, line,
-                      fmt::format("not a keytok sweep results file: the first line must be the "
-                                  "header {{\"format\":\"{}\",\"version\":{},...}} (found {}); "
-                                  "pass the file keytok sweep wrote, or a length,trials,successes "
-                                  "CSV",
-                                  kSweepFormat, kSweepVersion,
-                                  format.is_null() ? "no \"format\"" : format.dump()));
-  }
-  if (!obj.contains("version") || !obj["version"].is_number_integer()) {
-    return line_error(source, line, "sweep header has no integer \"version\"");
-  }
-  const int version = obj["version"].get<int>();
-  if (version != kSweepVersion) {
-    return line_error(source, line,
-                      fmt::format("sweep results version {} is not supported (this keytok reads "
-                                  "version {}); use the keytok that wrote the file, or rerun the "
-                                  "sweep",
-                                  version, kSweepVersion));
-  }
-  return Status::ok_status();
-}
-
-}  // namespace detail
 
 Result<std::vector<Trial>> parse_trials_csv(std::string_view text, const std::string& source) {
   std::vector<Trial> trials;
   bool first = true;
-  const Status status = for_each_line(text, [&](int number, std::string_view line, bool) -> Status {
-    if (trim_whitespace(line).front() == '#') return Status::ok_status();
+  for (const detail::JsonlLine& row : detail::split_lines(text)) {
+    const int number = row.number;
+    const std::string_view line = row.text;
+    if (trim_whitespace(line).front() == '#') continue;
     std::vector<std::string_view> fields;
     std::size_t start = 0;
     for (;;) {
@@ -113,7 +50,7 @@ Result<std::vector<Trial>> parse_trials_csv(std::string_view text, const std::st
     first = false;
     if (was_first && fields.size() == 3 && fields[0] == "length" && fields[1] == "trials" &&
         fields[2] == "successes") {
-      return Status::ok_status();
+      continue;
     }
     long long length = 0, count = 0, successes = 0;
     if (fields.size() != 3 || !parse_int(fields[0], &length) || !parse_int(fields[1], &count) ||
@@ -129,9 +66,7 @@ Result<std::vector<Trial>> parse_trials_csv(std::string_view text, const std::st
     for (long long i = 0; i < count; ++i) {
       trials.push_back({static_cast<int>(length), -1, i < successes, -1});
     }
-    return Status::ok_status();
-  });
-  if (!status.ok()) return status;
+  }
   if (trials.empty()) {
     return Status::format_error(
         fmt::format("{}: no trials in the CSV; add length,trials,successes rows", source));
@@ -141,73 +76,32 @@ Result<std::vector<Trial>> parse_trials_csv(std::string_view text, const std::st
 
 Result<std::vector<Trial>> parse_sweep_trials(std::string_view text, const std::string& source,
                                               TrialLength which) {
+  auto doc = detail::parse_jsonl(text, source, detail::kSweepFormat);
+  if (!doc.ok()) return doc.status();
+  if (doc->n_lines == 0) {
+    return Status::format_error(fmt::format("{}: the file is empty; run keytok sweep first", source));
+  }
+  if (doc->cut_off_line > 0) {
+    // Fitting a run that is still going or was killed would quietly fit fewer trials.
+    return line_error(source, doc->cut_off_line,
+                      "the last line is cut off (a sweep killed mid-write?); rerun keytok sweep "
+                      "with --resume to complete it, or delete the line");
+  }
   std::vector<Trial> trials;
-  bool header_seen = false;
-  const Status status =
-      for_each_line(text, [&](int number, std::string_view line, bool last) -> Status {
-        json obj;
-        try {
-          obj = json::parse(line);
-        } catch (const json::parse_error& e) {
-          if (last && header_seen) {
-            return line_error(source, number,
-                              "the last line is cut off (a sweep killed mid-write?); rerun keytok "
-                              "sweep with --resume to complete it, or delete the line");
-          }
-          return line_error(source, number, fmt::format("not valid JSON ({})", e.what()));
-        }
-        if (!obj.is_object()) return line_error(source, number, "expected a JSON object");
-        if (!header_seen) {
-          header_seen = true;
-          return detail::check_sweep_header(obj, source, number);
-        }
-        if (obj.contains("format")) {
-          return line_error(source, number,
-                            "a second header line: results files cannot be concatenated; fit each "
-                            "file separately or merge the trial lines under one header");
-        }
-        const auto int_field = [&](const char* key, bool nullable, long long* out) -> Status {
-          if (!obj.contains(key) || (obj[key].is_null() && !nullable)) {
-            return line_error(source, number, fmt::format("trial line has no \"{}\"", key));
-          }
-          if (obj[key].is_null()) {
-            *out = -1;
-            return Status::ok_status();
-          }
-          if (!obj[key].is_number_integer() || obj[key].get<long long>() < 0) {
-            return line_error(source, number,
-                              fmt::format("\"{}\" must be a non-negative integer", key));
-          }
-          *out = obj[key].get<long long>();
-          return Status::ok_status();
-        };
-        long long length = 0, tokens = 0, key = 0;
-        KEYTOK_RETURN_IF_ERROR(int_field("length", false, &length));
-        KEYTOK_RETURN_IF_ERROR(int_field("n_output_tokens", false, &tokens));
-        KEYTOK_RETURN_IF_ERROR(int_field("n_key", true, &key));
-        if (!obj.contains("success") || !obj["success"].is_boolean()) {
-          return line_error(source, number, "trial line needs a boolean \"success\"");
-        }
-        if (key > tokens) {
-          return line_error(source, number,
-                            fmt::format("n_key {} exceeds n_output_tokens {}", key, tokens));
-        }
-        long long n = which == TrialLength::task_length ? length : tokens;
-        if (which == TrialLength::task_length && n < 1) {
-          return line_error(source, number,
-                            "\"length\" is 0 (the task has no size); give tasks a length, or fit "
-                            "with --n output_tokens");
-        }
-        // An empty output still made one decision (ending at once): count it as one token.
-        n = std::max<long long>(n, 1);
-        trials.push_back({static_cast<int>(n), static_cast<int>(key), obj["success"].get<bool>(),
-                          static_cast<int>(std::max<long long>(tokens, 1))});
-        return Status::ok_status();
-      });
-  if (!status.ok()) return status;
-  if (!header_seen) {
-    return Status::format_error(
-        fmt::format("{}: the file is empty; run keytok sweep first", source));
+  for (const auto& [line, obj] : doc->rows) {
+    auto t = detail::trial_from_json(obj, fmt::format("{}:{}", source, line));
+    if (!t.ok()) return t.status();
+    int n = which == TrialLength::task_length ? t->length : t->n_output_tokens;
+    if (which == TrialLength::task_length && n < 1) {
+      return line_error(source, line,
+                        "\"length\" is 0 (the task has no size); give tasks a length, or fit "
+                        "with --n output_tokens");
+    }
+    // An empty output still made one decision (ending at once): count it as one token.
+    n = std::max(n, 1);
+    // A null n_key (no detector ran) is an unknown k, not zero key tokens.
+    const bool k_known = obj.contains("n_key") && !obj["n_key"].is_null();
+    trials.push_back({n, k_known ? t->n_key : -1, t->success, std::max(t->n_output_tokens, 1)});
   }
   if (trials.empty()) {
     return Status::format_error(
@@ -217,7 +111,7 @@ Result<std::vector<Trial>> parse_sweep_trials(std::string_view text, const std::
 }
 
 Result<std::vector<Trial>> load_trials(const std::string& path, TrialLength which) {
-  Result<std::string> text = read_file(path);
+  Result<std::string> text = detail::read_text_file(path, "results file", "check the path");
   if (!text.ok()) return text.status();
   const std::string_view body = trim_whitespace(*text);
   if (!body.empty() && body.front() == '{') return parse_sweep_trials(*text, path, which);

@@ -9,9 +9,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <sstream>
 
 #include "keytok/tasks.hpp"
+#include "util/jsonl.hpp"
 
 namespace keytok {
 namespace {
@@ -19,34 +19,9 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-constexpr const char* kTaskFormat = "keytok-tasks";
-constexpr int kTaskVersion = 1;
 constexpr const char* kAllowedFields = "id, prompt, answer, match, family, length, reference, meta";
 
-struct Line {
-  int number = 0;  // 1-based
-  std::string_view text;
-};
-
-std::vector<Line> split_lines(std::string_view text) {
-  std::vector<Line> lines;
-  int number = 0;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const std::size_t end = std::min(text.find('\n', pos), text.size());
-    std::string_view line = text.substr(pos, end - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    ++number;
-    if (!trim_whitespace(line).empty()) lines.push_back({number, line});
-    if (end == text.size()) break;
-    pos = end + 1;
-  }
-  return lines;
-}
-
-Status line_error(const std::string& source, int line, const std::string& what) {
-  return Status::format_error(fmt::format("{}:{}: {}", source, line, what));
-}
+using detail::line_error;
 
 // Reads a string field, also accepting an integer (ids and answers are often written as 7).
 std::optional<std::string> string_field(const json& obj, const char* key) {
@@ -85,14 +60,14 @@ Result<Task> parse_keytok_line(const json& obj, const std::string& source, int l
     return line_error(source, line, "\"answer\" must be a non-empty string or a number");
   }
   if (!obj["match"].is_string()) {
-    return line_error(source, line, "\"match\" must be a string: exact, number, contains or regex");
+    return line_error(source, line, "\"match\" must be a string: " + match_mode_names());
   }
   const std::string mode_name = obj["match"].get<std::string>();
   const std::optional<MatchMode> mode = parse_match_mode(mode_name);
   if (!mode) {
     return line_error(
         source, line,
-        fmt::format("unknown match mode \"{}\"; use exact, number, contains or regex", mode_name));
+        fmt::format("unknown match mode \"{}\"; use {}", mode_name, match_mode_names()));
   }
   task.id = *id;
   task.prompt = obj["prompt"].get<std::string>();
@@ -160,70 +135,29 @@ Result<Task> parse_gsm8k_line(const json& obj, const std::string& source, int li
   return task;
 }
 
-Status check_header(const json& obj, const std::string& source, int line) {
-  const json& format = obj["format"];
-  if (!format.is_string() || format.get<std::string>() != kTaskFormat) {
-    const std::string name = format.is_string() ? format.get<std::string>() : format.dump();
-    std::string hint = "pass a task file (keytok tasks -o FILE writes one)";
-    if (name == "keytok-sweep") hint = "this is a sweep results file; give it to keytok fit";
-    return line_error(
-        source, line,
-        fmt::format("file format is \"{}\", expected \"{}\"; {}", name, kTaskFormat, hint));
-  }
-  if (!obj.contains("version") || !obj["version"].is_number_integer()) {
-    return line_error(source, line, "task file header has no integer \"version\"");
-  }
-  const int version = obj["version"].get<int>();
-  if (version != kTaskVersion) {
-    return line_error(source, line,
-                      fmt::format("task file version {} is not supported (this keytok reads "
-                                  "version {}); regenerate the file with this keytok or upgrade",
-                                  version, kTaskVersion));
-  }
-  return Status::ok_status();
-}
-
 }  // namespace
 
 Result<std::vector<Task>> parse_tasks(std::string_view text, const std::string& source) {
-  const std::vector<Line> lines = split_lines(text);
-  if (lines.empty()) {
+  if (detail::split_lines(text).empty()) {
     return Status::format_error(fmt::format(
         "{}: the file has no tasks (it is empty or blank); write one JSON object per line, or "
         "generate tasks with keytok tasks",
         source));
   }
-  enum class Kind { keytok, gsm8k } kind = Kind::keytok;
+  auto doc = detail::parse_jsonl(text, source, detail::kTaskFormat);
+  if (!doc.ok()) return doc.status();
+  // GSM8K's own files ({"question", "answer"} per line) are read as they are.
+  const bool gsm8k = doc->header.is_null() && !doc->rows.empty() &&
+                     doc->rows.front().value.contains("question") &&
+                     !doc->rows.front().value.contains("prompt");
   std::vector<Task> tasks;
   std::map<std::string, int> id_lines;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const Line& line = lines[i];
-    json obj;
-    try {
-      obj = json::parse(line.text);
-    } catch (const json::parse_error& e) {
-      return line_error(
-          source, line.number,
-          fmt::format("not valid JSON ({}); each line must be one JSON object", e.what()));
-    }
-    if (!obj.is_object()) {
-      return line_error(source, line.number, "expected a JSON object ({...}) on each line");
-    }
-    if (obj.contains("format")) {
-      if (i != 0) {
-        return line_error(source, line.number,
-                          "a header line (with \"format\") may only be the first line");
-      }
-      KEYTOK_RETURN_IF_ERROR(check_header(obj, source, line.number));
-      continue;
-    }
-    if (i == 0 && obj.contains("question") && !obj.contains("prompt")) kind = Kind::gsm8k;
-    Result<Task> task = kind == Kind::gsm8k ? parse_gsm8k_line(obj, source, line.number)
-                                            : parse_keytok_line(obj, source, line.number);
+  for (const auto& [line, obj] : doc->rows) {
+    Result<Task> task = gsm8k ? parse_gsm8k_line(obj, source, line) : parse_keytok_line(obj, source, line);
     if (!task.ok()) return task.status();
-    const auto [it, inserted] = id_lines.emplace(task->id, line.number);
+    const auto [it, inserted] = id_lines.emplace(task->id, line);
     if (!inserted) {
-      return line_error(source, line.number,
+      return line_error(source, line,
                         fmt::format("duplicate id \"{}\" (first used on line {}); ids must be "
                                     "unique",
                                     task->id, it->second));
@@ -238,15 +172,10 @@ Result<std::vector<Task>> parse_tasks(std::string_view text, const std::string& 
 }
 
 Result<std::vector<Task>> load_tasks(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Status::not_found(fmt::format(
-        "task file not found: {}; check the path, or create one with keytok tasks", path));
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return Status::io_error(fmt::format("could not read task file {}", path));
-  return parse_tasks(buffer.str(), path);
+  auto text = detail::read_text_file(path, "task file",
+                                     "check the path, or create one with keytok tasks");
+  if (!text.ok()) return text.status();
+  return parse_tasks(*text, path);
 }
 
 std::string task_to_json_line(const Task& task) {
@@ -258,17 +187,13 @@ std::string task_to_json_line(const Task& task) {
   if (!task.family.empty()) obj["family"] = task.family;
   if (task.length != 0) obj["length"] = task.length;
   if (!task.reference.empty()) obj["reference"] = task.reference;
-  return obj.dump(-1, ' ', false, json::error_handler_t::replace);
+  return detail::dump_line(obj);
 }
 
 Status write_tasks(const std::string& path, const std::vector<Task>& tasks) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return Status::io_error(fmt::format("cannot open {} for writing", path));
-  ordered_json header;
-  header["format"] = kTaskFormat;
-  header["version"] = kTaskVersion;
-  header["count"] = tasks.size();
-  out << header.dump() << '\n';
+  out << detail::header_line(detail::kTaskFormat, {{"count", tasks.size()}}) << '\n';
   for (const Task& task : tasks) out << task_to_json_line(task) << '\n';
   out.flush();
   if (!out) return Status::io_error(fmt::format("writing {} failed (disk full?)", path));

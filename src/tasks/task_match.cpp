@@ -1,33 +1,32 @@
 // Answer matching and extraction for tasks: whitespace trimming, number scanning and
 // canonicalization, and the four match modes. Pure string code, no allocation beyond results.
+#include <array>
 #include <regex>
 
 #include "keytok/tasks.hpp"
 #include "tasks/number_scan.hpp"
+#include "util/enum_names.hpp"
 
 namespace keytok {
 
-const char* match_mode_name(MatchMode mode) {
-  switch (mode) {
-    case MatchMode::exact:
-      return "exact";
-    case MatchMode::number:
-      return "number";
-    case MatchMode::contains:
-      return "contains";
-    case MatchMode::regex:
-      return "regex";
-  }
-  return "exact";
-}
+namespace {
+
+constexpr std::array<detail::EnumName<MatchMode>, 4> kMatchModes = {{
+    {MatchMode::exact, "exact"},
+    {MatchMode::number, "number"},
+    {MatchMode::contains, "contains"},
+    {MatchMode::regex, "regex"},
+}};
+
+}  // namespace
+
+const char* match_mode_name(MatchMode mode) { return detail::enum_name(kMatchModes, mode, "exact"); }
 
 std::optional<MatchMode> parse_match_mode(std::string_view name) {
-  if (name == "exact") return MatchMode::exact;
-  if (name == "number") return MatchMode::number;
-  if (name == "contains") return MatchMode::contains;
-  if (name == "regex") return MatchMode::regex;
-  return std::nullopt;
+  return detail::enum_from_name(kMatchModes, name);
 }
+
+std::string match_mode_names() { return detail::enum_name_list(kMatchModes); }
 
 std::string_view trim_whitespace(std::string_view text) {
   constexpr std::string_view kSpace = " \t\n\r\f\v";

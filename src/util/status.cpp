@@ -1,27 +1,29 @@
 // Status, Result misuse and KEYTOK_ASSERT failure reporting.
 #include "keytok/status.hpp"
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 
 #include "util/assert.hpp"
+#include "util/enum_names.hpp"
 
 namespace keytok {
 
 const char* status_code_name(StatusCode code) {
-  switch (code) {
-    case StatusCode::ok: return "ok";
-    case StatusCode::invalid_argument: return "invalid_argument";
-    case StatusCode::not_found: return "not_found";
-    case StatusCode::io_error: return "io_error";
-    case StatusCode::load_failed: return "load_failed";
-    case StatusCode::kv_full: return "kv_full";
-    case StatusCode::aborted: return "aborted";
-    case StatusCode::context_overflow: return "context_overflow";
-    case StatusCode::internal: return "internal";
-    case StatusCode::format_error: return "format_error";
-  }
-  return "unknown";
+  static constexpr std::array<detail::EnumName<StatusCode>, 10> kNames = {{
+      {StatusCode::ok, "ok"},
+      {StatusCode::invalid_argument, "invalid_argument"},
+      {StatusCode::not_found, "not_found"},
+      {StatusCode::io_error, "io_error"},
+      {StatusCode::load_failed, "load_failed"},
+      {StatusCode::kv_full, "kv_full"},
+      {StatusCode::aborted, "aborted"},
+      {StatusCode::context_overflow, "context_overflow"},
+      {StatusCode::internal, "internal"},
+      {StatusCode::format_error, "format_error"},
+  }};
+  return detail::enum_name(kNames, code, "unknown");
 }
 
 std::string Status::to_string() const {

@@ -27,6 +27,13 @@ TEST(CliAnalyze, GenerateWritesJsonlHtmlAndSummary) {
   EXPECT_EQ(summary["rule_source"], "default rule");
   std::istringstream lines(read_file(dir + "/t.jsonl"));
   std::string line;
+  ASSERT_TRUE(std::getline(lines, line));
+  const auto header = nlohmann::json::parse(line);
+  EXPECT_EQ(header["format"], "keytok-tokens");
+  EXPECT_EQ(header["version"], 1);
+  EXPECT_EQ(header["model"], summary["model"]);
+  EXPECT_EQ(header["mode"], "generate");
+  EXPECT_EQ(header["rule_source"], "default rule");
   int n = 0, n_key = 0;
   while (std::getline(lines, line)) {
     const auto j = nlohmann::json::parse(line);

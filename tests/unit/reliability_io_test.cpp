@@ -81,7 +81,7 @@ TEST(SweepResults, ReadsTrialsWithTaskLengthOrOutputTokens) {
 TEST(SweepResults, RejectsOtherFormatsAndVersionsNamingTheLine) {
   expect_error(
       parse_sweep_trials(std::string(1, '\n') + trial_line(8, true, 3, "0"), "s.jsonl").status(),
-      {"s.jsonl:2:", "not a keytok sweep results file"});
+      {"s.jsonl:2: not a sweep results file: the first line must be the header"});
   expect_error(parse_sweep_trials(R"({"format":"keytok-tasks","version":1})", "s.jsonl").status(),
                {"s.jsonl:1:", "keytok-tasks"});
   expect_error(parse_sweep_trials(R"({"format":"keytok-sweep","version":2})", "s.jsonl").status(),

@@ -85,22 +85,69 @@ TEST(TrialRecord, RoundTripsThroughJson) {
   EXPECT_EQ(back->n_key_at_risk, t.n_key_at_risk);
   auto bad = parse_trial_record("{\"id\": 1}", "res.jsonl:7");
   EXPECT_EQ(bad.status().code(), StatusCode::format_error);
-  EXPECT_NE(bad.status().message().find("res.jsonl:7"), std::string::npos);
+  EXPECT_EQ(bad.status().message(), "res.jsonl:7: the trial line has no \"length\"");
 }
 
 TEST(SweepResults, LoadToleratesOnlyACutOffLastLine) {
   const std::string path = ::testing::TempDir() + "/cut.jsonl";
   const std::string good = trial_record_json(trial("a", "copy", 4, true, 5, 1, std::nullopt, std::nullopt, 1));
-  std::ofstream(path) << "{\"format\":\"keytok-sweep\",\"version\":1}\n" << good << "\n" << good.substr(0, 20);
-  bool cut = false;
-  auto r = load_sweep_results(path, &cut);
+  std::ofstream(path) << "{\"format\":\"keytok-sweep\",\"version\":1,\"model\":\"m.gguf\","
+                         "\"settings\":{\"samples\":1}}\n"
+                      << good << "\n" << good.substr(0, 20);
+  auto r = load_sweep_results(path);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
-  EXPECT_TRUE(cut);
-  EXPECT_EQ(r->size(), 1u);
+  EXPECT_EQ(r->cut_off_line, 3);
+  ASSERT_EQ(r->trials.size(), 1u);
+  EXPECT_EQ(r->trials[0].id, "a");
+  EXPECT_EQ(r->header.model, "m.gguf");
+  EXPECT_EQ(r->header.settings_json, "{\"samples\":1}");
+  // A broken line that is not the last is an error, with its line number.
   std::ofstream(path) << "{\"format\":\"keytok-sweep\",\"version\":1}\n" << good.substr(0, 20) << "\n" << good << "\n";
-  EXPECT_EQ(load_sweep_results(path).status().code(), StatusCode::format_error);
-  std::ofstream(path) << "{\"format\":\"other\",\"version\":1}\n";
-  EXPECT_EQ(load_sweep_results(path).status().code(), StatusCode::format_error);
+  auto broken = load_sweep_results(path);
+  EXPECT_EQ(broken.status().code(), StatusCode::format_error);
+  EXPECT_EQ(broken.status().message().rfind(path + ":2: not valid JSON", 0), 0u) << broken.status().message();
+  std::ofstream(path) << "{\"format\":\"keytok-tasks\",\"version\":1}\n";
+  auto other = load_sweep_results(path);
+  EXPECT_EQ(other.status().code(), StatusCode::format_error);
+  EXPECT_NE(other.status().message().find(path + ":1: not a sweep results file"), std::string::npos);
+  EXPECT_NE(other.status().message().find("\"keytok-tasks\", a task file"), std::string::npos)
+      << other.status().message();
+}
+
+TEST(SweepResults, HeaderLineRoundTrips) {
+  const SweepHeader h{.model = "models/x.gguf", .tasks = "t.jsonl", .samples = 3, .temperature = 0.7,
+                      .seed = 42, .detector = "entropy >= 2", .detector_source = "builtin",
+                      .created = "2026-12-01T00:00:00Z", .settings_json = "{\"raw\":false}"};
+  const std::string path = ::testing::TempDir() + "/header.jsonl";
+  std::ofstream(path) << sweep_header_line(h) << "\n";
+  auto r = load_sweep_results(path);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->trials.empty());
+  EXPECT_EQ(r->header.model, h.model);
+  EXPECT_EQ(r->header.tasks, h.tasks);
+  EXPECT_EQ(r->header.samples, 3);
+  EXPECT_DOUBLE_EQ(r->header.temperature, 0.7);
+  EXPECT_EQ(r->header.seed, 42u);
+  EXPECT_EQ(r->header.detector, h.detector);
+  EXPECT_EQ(r->header.detector_source, h.detector_source);
+  EXPECT_EQ(r->header.created, h.created);
+  EXPECT_EQ(r->header.settings_json, h.settings_json);
+  EXPECT_EQ(sweep_header_line(h).rfind("{\"format\":\"keytok-sweep\",\"version\":1,", 0), 0u);
+}
+
+TEST(SweepResults, TrialLinesAreValidated) {
+  const auto message = [](const std::string& line) {
+    return parse_trial_record(line, "f:9").status().message();
+  };
+  EXPECT_EQ(message(R"({"id":"a","length":-1,"success":true,"n_output_tokens":3})"),
+            "f:9: \"length\" must be a non-negative integer");
+  EXPECT_EQ(message(R"({"id":"a","length":1,"success":true,"n_output_tokens":3,"n_key":4})"),
+            "f:9: n_key 4 exceeds n_output_tokens 3");
+  EXPECT_EQ(message(R"({"id":"a","length":1,"success":"yes","n_output_tokens":3})"),
+            "f:9: the trial line needs a boolean \"success\"");
+  EXPECT_EQ(message(R"({"id":"a","length":1,"success":true,"n_output_tokens":3,"first_error_key":7})"),
+            "f:9: \"first_error_key\" has the wrong type (7)");
+  EXPECT_EQ(message("[1]"), "f:9: not a valid trial line (a JSON object); rerun keytok sweep with --resume, or delete the line");
 }
 
 }  // namespace

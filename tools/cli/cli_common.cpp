@@ -109,20 +109,6 @@ Result<std::string> read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-Status truncate_partial_last_line(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::ok_status();
-  const std::string body(std::istreambuf_iterator<char>(in), {});
-  in.close();
-  const auto last_nl = body.find_last_of('\n');
-  const std::size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
-  if (keep == body.size()) return Status::ok_status();
-  std::error_code ec;
-  std::filesystem::resize_file(path, keep, ec);
-  if (ec) return Status::io_error("cannot cut the partial last line of " + path + ": " + ec.message());
-  return Status::ok_status();
-}
-
 int fail(std::string_view cmd, const Status& status) {
   std::fprintf(stderr, "keytok %.*s: error: %s\n", static_cast<int>(cmd.size()), cmd.data(),
                status.message().c_str());

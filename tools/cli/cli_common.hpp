@@ -49,10 +49,6 @@ Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shar
 /// Reads a file ("-" = stdin) into a string. not_found / io_error with the path.
 Result<std::string> read_text(const std::string& path);
 
-/// Cuts a partly written last line (a killed run) from a JSON-lines results file so that appending
-/// continues on a line boundary. A missing or empty file is fine. io_error when it cannot cut.
-Status truncate_partial_last_line(const std::string& path);
-
 /// Prints "keytok <cmd>: error: <message>" to stderr and returns exit code 1.
 int fail(std::string_view cmd, const Status& status);
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "bench_report.hpp"
 #include "progress.hpp"
 #include "commands.hpp"
+#include "keytok/results_file.hpp"
 #include "keytok/tasks.hpp"
 #include "strategy_options.hpp"
 
@@ -62,7 +64,7 @@ int run_bench(const BenchOptions& o) {
 
   // Results so far (resume) and the file to append to.
   std::vector<BenchRow> rows;
-  std::ofstream out;
+  std::optional<ResultsWriter> out;
   if (!o.output.empty()) {
     std::error_code ec;
     const bool exists = std::filesystem::exists(o.output, ec) && std::filesystem::file_size(o.output, ec) > 0;
@@ -70,13 +72,13 @@ int run_bench(const BenchOptions& o) {
       return fail(kCmd, Status::invalid_argument(o.output + " exists; pass --resume to continue it, or remove it"));
     }
     if (exists) {
-      auto old = read_bench_file(o.output, (*model)->name());
+      auto old = load_bench_results(o.output, (*model)->name());
       if (!old.ok()) return fail(kCmd, old.status());
       rows = std::move(*old);
     }
-    out.open(o.output, std::ios::app | std::ios::binary);
-    if (!out) return fail(kCmd, Status::io_error("cannot write " + o.output));
-    if (!exists) out << bench_header_line((*model)->name()) << '\n' << std::flush;
+    auto writer = ResultsWriter::open(o.output, bench_header_line((*model)->name()));
+    if (!writer.ok()) return fail(kCmd, writer.status());
+    out.emplace(std::move(*writer));
   }
   std::set<std::pair<std::string, std::string>> done;
   for (const BenchRow& r : rows) done.emplace(r.task_id, r.strategy);
@@ -105,7 +107,12 @@ int run_bench(const BenchOptions& o) {
                    .generated_tokens = r->cost.generated_tokens, .prompt_tokens = r->cost.prompt_tokens,
                    .decode_calls = r->cost.decode_calls, .peak_live = r->cost.peak_live,
                    .forks = r->cost.forks, .paths = static_cast<int>(r->paths.size()), .wall_ms = r->cost.wall_ms};
-      if (out.is_open()) out << bench_row_line(row) << '\n' << std::flush;
+      if (out) {
+        if (auto st = out->append(bench_row_line(row)); !st.ok()) {
+          progress.finish();
+          return fail(kCmd, st);
+        }
+      }
       rows.push_back(std::move(row));
       progress.tick();
     }

@@ -12,6 +12,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "keytok/results_file.hpp"
 #include "keytok/sweep.hpp"
 #include "progress.hpp"
 
@@ -51,11 +52,14 @@ nlohmann::json run_settings(const SweepOptions& o, const KeyTokenDetector& det) 
 }
 
 int print_report(std::string_view cmd, const std::string& path, const std::string& report_json) {
-  bool cut = false;
-  auto trials = load_sweep_results(path, &cut);
-  if (!trials.ok()) return fail(cmd, trials.status());
-  if (cut) std::cerr << "note: the last line of " << path << " is cut off (killed run); resume to finish it\n";
-  const SweepReport report = summarize_sweep(*trials);
+  auto results = load_sweep_results(path);
+  if (!results.ok()) return fail(cmd, results.status());
+  if (results->cut_off_line > 0) {
+    std::cerr << fmt::format("note: line {} of {} is cut off (a killed run) and left out; --resume "
+                             "finishes it\n",
+                             results->cut_off_line, path);
+  }
+  const SweepReport report = summarize_sweep(results->trials);
   std::cout << sweep_report_text(report);
   if (!report_json.empty()) {
     std::ofstream out(report_json);
@@ -87,32 +91,23 @@ int run_sweep(const SweepOptions& o) {
                                                "or -o a new file"));
   }
   if (exists) {
-    if (auto st = truncate_partial_last_line(o.output); !st.ok()) return fail(kCmd, st);
     // load_sweep_results checks the header's format and version; the settings are compared here.
     auto previous = load_sweep_results(o.output);
     if (!previous.ok()) return fail(kCmd, previous.status());
-    std::ifstream in(o.output);
-    std::string header_line;
-    std::getline(in, header_line);
-    const auto header = nlohmann::json::parse(header_line, nullptr, false);
-    if (header.value("settings", nlohmann::json()) != settings) {
+    const auto started = nlohmann::json::parse(previous->header.settings_json, nullptr, false);
+    if (started != settings) {
       return fail(kCmd, Status::invalid_argument(fmt::format(
           "{} was started with other settings ({}); resume with the same flags, or -o a new file",
-          o.output, header.value("settings", nlohmann::json()).dump())));
+          o.output, previous->header.settings_json)));
     }
-    for (const auto& t : *previous) done.insert({t.id, t.sample});
+    for (const auto& t : previous->trials) done.insert({t.id, t.sample});
   }
-  std::ofstream out(o.output, std::ios::app);
-  if (!out) return fail(kCmd, Status::io_error("cannot write " + o.output));
-  if (!exists) {
-    const nlohmann::json header = {{"format", "keytok-sweep"}, {"version", 1},
-                                   {"model", o.model.model.path}, {"tasks", o.tasks},
-                                   {"samples", o.sweep.samples}, {"temperature", o.sweep.sampling.temperature},
-                                   {"seed", o.sweep.sampling.seed}, {"detector", detector->describe()},
-                                   {"detector_source", detector->source()}, {"created", utc_now()},
-                                   {"settings", settings}};
-    out << header.dump() << '\n' << std::flush;
-  }
+  const SweepHeader header{.model = o.model.model.path, .tasks = o.tasks, .samples = o.sweep.samples,
+                           .temperature = o.sweep.sampling.temperature, .seed = o.sweep.sampling.seed,
+                           .detector = detector->describe(), .detector_source = detector->source(),
+                           .created = utc_now(), .settings_json = settings.dump()};
+  auto out = ResultsWriter::open(o.output, sweep_header_line(header));
+  if (!out.ok()) return fail(kCmd, out.status());
 
   auto session = Session::create(*model, o.model.session);
   if (!session.ok()) return fail(kCmd, session.status());
@@ -128,13 +123,14 @@ int run_sweep(const SweepOptions& o) {
         progress.finish();
         return fail(kCmd, Status(trial.status().code(), "task " + task.id + ": " + trial.status().message()));
       }
-      out << trial_record_json(*trial) << '\n' << std::flush;
-      if (!out) return fail(kCmd, Status::io_error("failed writing " + o.output));
+      if (auto st = out->append(trial_record_json(*trial)); !st.ok()) {
+        progress.finish();
+        return fail(kCmd, st);
+      }
       progress.tick();
     }
   }
   progress.finish();
-  out.close();
   return print_report(kCmd, o.output, o.report_json);
 }
 

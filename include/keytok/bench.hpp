@@ -1,0 +1,58 @@
+// keytok/bench.hpp: the rows of a strategy benchmark (tasks x strategies), their results file
+// and their summary.
+//
+// `keytok bench` runs every task under every strategy and appends one row per run to a results
+// file (a header line {"format":"keytok-bench","version":1,"model":...}, then one JSON object per
+// line), so a killed bench resumes where it stopped (keytok/results_file.hpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "keytok/status.hpp"
+
+namespace keytok {
+
+/// One task under one strategy.
+struct BenchRow {
+  std::string task_id;
+  std::string strategy;
+  bool correct = false;
+  std::string answer;            // the voted answer; empty when none
+  std::string expected;
+  std::int64_t generated_tokens = 0;
+  int prompt_tokens = 0;
+  std::int64_t decode_calls = 0;
+  int peak_live = 0;
+  int forks = 0;
+  int paths = 0;
+  double wall_ms = 0.0;
+};
+
+/// The header line of a results file for `model_name` (no newline).
+std::string bench_header_line(const std::string& model_name);
+/// One row as one line (no newline).
+std::string bench_row_line(const BenchRow& row);
+
+/// The rows of an existing results file, for --resume. A last line cut off mid-write (a kill)
+/// is left out. format_error naming file:line when the header is of another format, version or
+/// model, or a row is malformed; not_found when there is no file.
+Result<std::vector<BenchRow>> load_bench_results(const std::string& path,
+                                                 const std::string& model_name);
+
+/// Per-strategy summary.
+struct BenchSummary {
+  std::string strategy;
+  int n = 0;
+  int correct = 0;
+  double accuracy = 0.0, lo = 0.0, hi = 0.0;  // 95% Wilson interval
+  double mean_tokens = 0.0;                   // generated tokens per task
+  double mean_wall_ms = 0.0;
+  double tokens_per_correct = 0.0;            // total generated / correct; 0 when none correct
+};
+/// One summary per strategy, in the order of `strategies`.
+std::vector<BenchSummary> summarize_bench(const std::vector<BenchRow>& rows,
+                                          const std::vector<std::string>& strategies);
+
+}  // namespace keytok
