@@ -12,12 +12,12 @@ namespace keytok::detail {
 
 namespace {
 
-class BranchStrategy final : public Strategy {
+class BranchStrategy final : public TargetStrategy {
  public:
   explicit BranchStrategy(StrategyParams params)
       : params_(std::move(params)), detector_(params_.branch.detector) {}
 
-  Result<GenerationResult> run(Session& session, const GenerateRequest& request) const override {
+  Result<GenerationResult> run_on(DecodeTarget& session, const GenerateRequest& request) const override {
     const BranchParams& bp = params_.branch;
     GenerationResult out;
     out.detector = detector_.describe();
@@ -109,7 +109,7 @@ class BranchStrategy final : public Strategy {
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_branch_strategy(const StrategyParams& params) {
+std::unique_ptr<TargetStrategy> make_branch_strategy(const StrategyParams& params) {
   return std::make_unique<BranchStrategy>(params);
 }
 

@@ -19,7 +19,7 @@ std::optional<std::string> default_extract(std::string_view text) {
 
 }  // namespace
 
-PathRunner::PathRunner(Session& session, const StrategyParams& params, const GenerateRequest& request,
+PathRunner::PathRunner(DecodeTarget& session, const StrategyParams& params, const GenerateRequest& request,
                        GenerationResult& out)
     : session_(session), params_(params), request_(request), out_(out),
       top_k_(std::max({20, params.deepconf.top_k, params.branch.alternatives})),
@@ -47,7 +47,7 @@ Status PathRunner::prefill() {
                                     std::to_string(params_.max_live_sequences()) + "; it has " +
                                     std::to_string(session_.n_seq_max()));
   }
-  auto tokens = session_.model().encode_prompt(request_.prompt, request_.raw);
+  auto tokens = session_.encode_prompt(request_.prompt, request_.raw);
   if (!tokens.ok()) return tokens.status();
   if (static_cast<std::int64_t>(tokens->size()) + 1 > session_.n_ctx()) {
     return Status::context_overflow("the prompt is " + std::to_string(tokens->size()) +
@@ -138,7 +138,7 @@ TokenStats PathRunner::stats_for(int l, token_id t) {
 }
 
 bool PathRunner::append(int l, const TokenStats& stats, bool key) {
-  if (session_.model().is_eog(stats.token)) {
+  if (session_.is_eog(stats.token)) {
     finish(l, "eog");
     return false;
   }
@@ -195,7 +195,7 @@ Status PathRunner::step() {
 void PathRunner::finish(int l, const std::string& reason, bool votes) {
   LivePath& lp = live_[static_cast<std::size_t>(l)];
   PathResult& p = out_.paths[static_cast<std::size_t>(lp.path)];
-  p.text = session_.model().detokenize(p.tokens);
+  p.text = session_.detokenize(p.tokens);
   p.answer = request_.extract ? request_.extract(p.text) : default_extract(p.text);
   p.stop_reason = reason;
   p.votes = votes;

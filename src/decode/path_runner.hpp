@@ -1,6 +1,6 @@
 // PathRunner: the bookkeeping every strategy shares. It prefills the prompt once, starts and
 // forks paths as KV sequences, picks and records tokens, advances every path holding a pending
-// token in one batched Session::step, enforces the token budget, and on destruction closes every
+// token in one batched step, enforces the token budget, and on destruction closes every
 // sequence it opened (success or error), so the session holds no cells of them afterwards.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "decode/decode_target.hpp"
 #include "keytok/strategy.hpp"
 
 namespace keytok::detail {
@@ -24,7 +25,7 @@ struct LivePath {
 class PathRunner {
  public:
   /// `out` receives paths, forks and cost; it must outlive the runner.
-  PathRunner(Session& session, const StrategyParams& params, const GenerateRequest& request,
+  PathRunner(DecodeTarget& target, const StrategyParams& params, const GenerateRequest& request,
              GenerationResult& out);
   ~PathRunner();
   PathRunner(const PathRunner&) = delete;
@@ -73,14 +74,14 @@ class PathRunner {
   std::int64_t budget_left() const;
   bool budget_spent() const { return budget_left() <= 0; }
   int top_k() const { return top_k_; }
-  std::string piece(token_id t) const { return session_.model().token_piece(t); }
+  std::string piece(token_id t) const { return session_.token_piece(t); }
 
  private:
   void close_all();
   // logits: (n_vocab) of live path l's next token.
   std::span<const float> logits_for(int l) const;
 
-  Session& session_;
+  DecodeTarget& session_;  // a Session, or a scripted one in tests
   const StrategyParams& params_;
   const GenerateRequest& request_;
   GenerationResult& out_;

@@ -1,0 +1,79 @@
+// DecodeTarget: what PathRunner and the strategies need from a Session and its Model, and no
+// more: sequences, batched steps, logits, and the few token facts (prompt encoding, end of
+// generation, text). SessionTarget adapts a real Session; tests script one without a model
+// (tests/unit/path_runner_test.cpp), so fork, prune, budget and vote logic are tested on logits
+// chosen to make each rule fire.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keytok/session.hpp"
+#include "keytok/status.hpp"
+#include "keytok/types.hpp"
+
+namespace keytok::detail {
+
+class DecodeTarget {
+ public:
+  virtual ~DecodeTarget() = default;
+
+  // Tokens (Model).
+  virtual Result<std::vector<token_id>> encode_prompt(std::string_view prompt, bool raw) const = 0;
+  virtual bool is_eog(token_id t) const = 0;
+  virtual std::string detokenize(std::span<const token_id> tokens) const = 0;
+  virtual std::string token_piece(token_id t) const = 0;
+
+  // Sequences (Session); the contracts are Session's.
+  virtual int n_ctx() const = 0;
+  virtual int n_seq_max() const = 0;
+  virtual void reset() = 0;
+  virtual void reset_counters() = 0;
+  virtual Result<Branch> open() = 0;
+  virtual Result<Branch> fork(const Branch& parent) = 0;
+  virtual void close(const Branch& branch) = 0;
+  virtual Status feed(const Branch& branch, std::span<const token_id> tokens) = 0;
+  virtual Status step(std::span<const Branch> branches, std::span<const token_id> tokens) = 0;
+  virtual std::span<const float> logits(const Branch& branch) const = 0;
+  virtual pos n_past(const Branch& branch) const = 0;
+  virtual const SessionCounters& counters() const = 0;
+};
+
+/// A Session as a DecodeTarget.
+class SessionTarget final : public DecodeTarget {
+ public:
+  explicit SessionTarget(Session& session) : s_(session) {}
+
+  Result<std::vector<token_id>> encode_prompt(std::string_view prompt, bool raw) const override {
+    return s_.model().encode_prompt(prompt, raw);
+  }
+  bool is_eog(token_id t) const override { return s_.model().is_eog(t); }
+  std::string detokenize(std::span<const token_id> tokens) const override {
+    return s_.model().detokenize(tokens);
+  }
+  std::string token_piece(token_id t) const override { return s_.model().token_piece(t); }
+
+  int n_ctx() const override { return s_.n_ctx(); }
+  int n_seq_max() const override { return s_.n_seq_max(); }
+  void reset() override { s_.reset(); }
+  void reset_counters() override { s_.reset_counters(); }
+  Result<Branch> open() override { return s_.open(); }
+  Result<Branch> fork(const Branch& parent) override { return s_.fork(parent); }
+  void close(const Branch& branch) override { s_.close(branch); }
+  Status feed(const Branch& branch, std::span<const token_id> tokens) override {
+    return s_.feed(branch, tokens);
+  }
+  Status step(std::span<const Branch> branches, std::span<const token_id> tokens) override {
+    return s_.step(branches, tokens);
+  }
+  std::span<const float> logits(const Branch& branch) const override { return s_.logits(branch); }
+  pos n_past(const Branch& branch) const override { return s_.n_past(branch); }
+  const SessionCounters& counters() const override { return s_.counters(); }
+
+ private:
+  Session& s_;
+};
+
+}  // namespace keytok::detail

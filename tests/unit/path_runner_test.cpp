@@ -1,0 +1,299 @@
+// PathRunner and the strategies without a model: a scripted DecodeTarget (scripted_target.hpp)
+// whose logits are chosen so that each rule fires where the test says, and nowhere else.
+#include <gtest/gtest.h>
+
+#include "decode/strategies.hpp"
+#include "unit/scripted_target.hpp"
+
+namespace keytok {
+namespace {
+
+using testing::peaked;
+using testing::ScriptedTarget;
+constexpr token_id kEog = ScriptedTarget::kEog;
+
+// "abc" then end of generation, every step near-certain.
+std::vector<float> abc(const std::vector<token_id>& g) {
+  return g.size() < 3 ? peaked(static_cast<token_id>(g.size())) : peaked(kEog);
+}
+
+Result<GenerationResult> run(const std::string& spec, ScriptedTarget& target,
+                             const std::function<void(StrategyParams&)>& tweak = {}) {
+  StrategyParams p = parse_strategy(spec).value();
+  if (tweak) tweak(p);
+  auto strategy = detail::make_target_strategy(p);
+  if (!strategy.ok()) return strategy.status();
+  return (*strategy)->run_on(target, GenerateRequest{.prompt = "hi"});
+}
+
+TEST(PathRunner, GreedyDecodesTheArgmaxUntilEndOfGeneration) {
+  ScriptedTarget target(abc);
+  auto r = run("greedy", target);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->paths.size(), 1u);
+  const PathResult& p = r->paths[0];
+  EXPECT_EQ(p.tokens, (std::vector<token_id>{0, 1, 2}));
+  EXPECT_EQ(p.text, "abc");
+  EXPECT_EQ(p.stop_reason, "eog");
+  EXPECT_EQ(r->text, "abc");
+  ASSERT_TRUE(r->vote.answer.has_value());
+  EXPECT_EQ(*r->vote.answer, "abc");
+  EXPECT_EQ(r->cost.prompt_tokens, 2);
+  EXPECT_EQ(r->cost.generated_tokens, 3);
+  EXPECT_EQ(r->cost.decode_calls, 4);  // the prefill, then one step per token
+  EXPECT_EQ(r->cost.peak_live, 1);
+  EXPECT_NEAR(p.logprobs[0], std::log(0.99f), 1e-4);
+  EXPECT_EQ(target.open_sequences(), 0);
+  EXPECT_EQ(target.cells_in_use(), 0);
+}
+
+TEST(PathRunner, MaxTokensStopsAtExactlyThatMany) {
+  ScriptedTarget target([](const std::vector<token_id>&) { return peaked(1); });
+  auto r = run("greedy", target, [](StrategyParams& p) { p.max_tokens = 5; });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->paths[0].tokens.size(), 5u);
+  EXPECT_EQ(r->paths[0].stop_reason, "length");
+  EXPECT_EQ(r->cost.generated_tokens, 5);
+  // The fifth token is recorded but never decoded: nothing would read its logits.
+  EXPECT_EQ(r->cost.decode_calls, 5);
+}
+
+TEST(PathRunner, TheBudgetCapsTokensOverAllPaths) {
+  ScriptedTarget target([](const std::vector<token_id>&) { return peaked(1, 1.0f); });
+  auto r = run("sc:3", target, [](StrategyParams& p) { p.budget_tokens = 7; });
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->cost.generated_tokens, 7);
+  ASSERT_EQ(r->paths.size(), 3u);
+  std::size_t tokens = 0;
+  for (const PathResult& p : r->paths) {
+    EXPECT_EQ(p.stop_reason, "budget");
+    tokens += p.tokens.size();
+  }
+  EXPECT_EQ(tokens, 7u);
+  EXPECT_EQ(target.open_sequences(), 0);
+}
+
+TEST(PathRunner, SelfConsistencyForksThePromptAndVotes) {
+  // Probability 1 on one token: every sample is the same path, so the vote is 3 to 0.
+  ScriptedTarget target([](const std::vector<token_id>& g) {
+    return g.size() < 2 ? peaked(3, 1.0f) : peaked(kEog, 1.0f);
+  });
+  auto r = run("sc:3", target);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->paths.size(), 3u);
+  EXPECT_EQ(r->cost.forks, 2);        // two forks of the prompt; the third path takes it over
+  EXPECT_EQ(r->cost.peak_live, 3);
+  EXPECT_EQ(r->cost.decode_calls, 3);  // prefill + two batched steps of three paths
+  ASSERT_EQ(r->vote.tallies.size(), 1u);
+  EXPECT_EQ(r->vote.tallies[0].answer, "dd");
+  EXPECT_EQ(r->vote.tallies[0].count, 3);
+  for (const auto& step : target.steps) EXPECT_EQ(step.size(), 3u);  // all paths in one batch
+}
+
+// A fork at the first generated token: 'a' (0.55) or 'b' (0.40). After 'a' the path writes "ax",
+// after 'b' it writes "by"; then end of generation.
+std::vector<float> fork_once(const std::vector<token_id>& g) {
+  if (g.empty()) {
+    std::vector<float> p(ScriptedTarget::kVocab, 0.01f);
+    p[0] = 0.55f;
+    p[1] = 0.40f;
+    p[kEog] = 0.0f;
+    return p;
+  }
+  if (g.size() == 1) return peaked(g[0] == 0 ? 5 : 6);
+  return peaked(kEog);
+}
+
+void fork_params(StrategyParams& p) {
+  p.branch.detector.entropy_threshold_nats = 0.5f;
+  p.branch.min_fork_distance = 0;
+}
+
+TEST(Branch, ForksAtTheKeyTokenIntoTheNextAlternative) {
+  ScriptedTarget target(fork_once);
+  auto r = run("branch", target, fork_params);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->forks.size(), 1u);
+  const ForkPoint& f = r->forks[0];
+  EXPECT_EQ(f.path, 0);
+  EXPECT_EQ(f.index, 0);
+  ASSERT_GE(f.alternatives.size(), 2u);
+  EXPECT_EQ(f.alternatives[0].id, 0);  // the parent keeps its top-1 token
+  EXPECT_EQ(f.alternatives[0].path, 0);
+  EXPECT_EQ(f.alternatives[1].id, 1);
+  EXPECT_EQ(f.alternatives[1].path, 1);
+  EXPECT_NEAR(f.alternatives[1].prob, 0.40f, 1e-5);  // the script's probabilities sum to 1
+  ASSERT_EQ(r->paths.size(), 2u);
+  EXPECT_EQ(r->paths[0].text, "af");
+  // The forced alternative is the child's first token, and the token it decodes next follows
+  // the script after that alternative.
+  EXPECT_EQ(r->paths[1].parent, 0);
+  EXPECT_EQ(r->paths[1].fork_index, 0);
+  EXPECT_EQ(r->paths[1].tokens, (std::vector<token_id>{1, 6}));
+  EXPECT_EQ(r->paths[1].text, "bg");
+  EXPECT_TRUE(r->paths[0].key[0]);
+  // Both paths decode in the same batch after the fork.
+  ASSERT_FALSE(target.steps.empty());
+  EXPECT_EQ(target.steps[0].size(), 2u);
+  EXPECT_EQ(target.open_sequences(), 0);
+}
+
+TEST(Branch, ATiedVoteGoesToTheLowestPath) {
+  ScriptedTarget target(fork_once);
+  auto r = run("branch", target, fork_params);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->vote.tallies.size(), 2u);
+  EXPECT_EQ(r->vote.tallies[0].count, 1);
+  EXPECT_EQ(r->vote.tallies[1].count, 1);
+  EXPECT_EQ(*r->vote.answer, "af");
+  EXPECT_EQ(r->vote.chosen_path, 0);
+}
+
+TEST(Branch, RespectsMaxPathsAndTheForkDistance) {
+  // Every position is uncertain: the detector fires at every step.
+  ScriptedTarget target([](const std::vector<token_id>& g) {
+    if (g.size() >= 6) return peaked(kEog);
+    std::vector<float> p(ScriptedTarget::kVocab, 0.0f);
+    p[2] = 0.5f;
+    p[3] = 0.5f;
+    return p;
+  });
+  auto r = run("branch", target, [](StrategyParams& p) {
+    p.branch.detector.entropy_threshold_nats = 0.5f;
+    p.branch.min_fork_distance = 2;
+    p.branch.max_paths = 3;
+    p.branch.max_live = 3;
+    p.branch.prune_gap_nats = 0.0f;
+  });
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->paths.size(), 3u);
+  EXPECT_EQ(r->cost.forks, 2);
+  // Forks on one path are at least min_fork_distance tokens apart.
+  std::map<int, int> last;
+  for (const ForkPoint& f : r->forks) {
+    if (last.count(f.path) != 0) {
+      EXPECT_GE(f.index - last[f.path], 2);
+    }
+    last[f.path] = f.index;
+  }
+  for (const PathResult& p : r->paths) EXPECT_EQ(p.stop_reason, "eog");
+}
+
+TEST(Branch, PrunesAPathThatTrailsTheBestByMoreThanTheGap) {
+  // After 'b' every token has probability 0.2, after 'a' 0.99. With 4 tokens each, the child's
+  // mean logprob is (ln 0.40 + 3 ln 0.2) / 4 = -1.44 and the parent's (ln 0.55 + 3 ln 0.99) / 4
+  // = -0.16: a gap of 1.28 nats, over the 1.0 allowed.
+  ScriptedTarget target([](const std::vector<token_id>& g) {
+    if (g.empty()) return fork_once(g);
+    if (g.size() > 12) return peaked(kEog);
+    return g[0] == 0 ? peaked(4) : peaked(4, 0.2f);
+  });
+  auto r = run("branch", target, [](StrategyParams& p) {
+    p.branch.detector.entropy_threshold_nats = 0.5f;
+    p.branch.min_fork_distance = 0;
+    p.branch.max_paths = 2;
+    p.branch.max_live = 2;
+    p.branch.prune_gap_nats = 1.0f;
+    p.branch.prune_min_tokens = 4;
+  });
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->paths.size(), 2u);
+  EXPECT_EQ(r->paths[0].stop_reason, "eog");
+  EXPECT_EQ(r->paths[1].stop_reason, "pruned");
+  EXPECT_FALSE(r->paths[1].votes);
+  // Pruned as soon as it holds prune_min_tokens of its own.
+  EXPECT_EQ(r->paths[1].tokens.size(), 4u);
+  EXPECT_EQ(r->vote.tallies.size(), 1u);
+  EXPECT_EQ(target.open_sequences(), 0);
+}
+
+TEST(PathRunner, AFullKvPoolEndsThePendingPaths) {
+  ScriptedTarget target([](const std::vector<token_id>&) { return peaked(1, 1.0f); }, 256, 16,
+                        /*kv_cells=*/2 + 6);
+  auto r = run("sc:2", target);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  for (const PathResult& p : r->paths) EXPECT_EQ(p.stop_reason, "kv_full");
+  // Two prompt cells, then three steps of two paths fill the pool; the fourth step cannot fit.
+  EXPECT_EQ(r->paths[0].tokens.size(), 4u);
+  EXPECT_EQ(target.open_sequences(), 0);
+  EXPECT_EQ(target.cells_in_use(), 0);
+}
+
+TEST(PathRunner, TheEndOfTheContextEndsAPath) {
+  ScriptedTarget target([](const std::vector<token_id>&) { return peaked(1, 1.0f); }, /*n_ctx=*/6);
+  auto r = run("greedy", target);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->paths[0].stop_reason, "context");
+  // Two prompt tokens and four decoded ones fill six positions; the fifth token has no room.
+  EXPECT_EQ(r->paths[0].tokens.size(), 5u);
+}
+
+TEST(PathRunner, APromptThatLeavesNoRoomIsAClearError) {
+  ScriptedTarget target(abc, /*n_ctx=*/2);
+  auto r = run("greedy", target);
+  EXPECT_EQ(r.status().code(), StatusCode::context_overflow);
+  EXPECT_EQ(r.status().message(), "the prompt is 2 tokens but the context holds 2 with room needed to "
+                                  "generate; raise --ctx or shorten the prompt");
+  EXPECT_EQ(target.open_sequences(), 0);
+}
+
+TEST(PathRunner, TooFewSequencesIsAClearError) {
+  ScriptedTarget target(abc, 256, /*n_seq_max=*/2);
+  auto r = run("sc:4", target);
+  EXPECT_EQ(r.status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(r.status().message(), "strategy sc:4 needs a session with n_seq_max >= 4; it has 2");
+}
+
+TEST(PathRunner, ADecodeFailureClosesEverySequence) {
+  ScriptedTarget target([](const std::vector<token_id>&) { return peaked(1, 1.0f); });
+  target.fail_at_step = 2;
+  auto r = run("sc:3", target);
+  EXPECT_EQ(r.status().code(), StatusCode::internal);
+  EXPECT_EQ(r.status().message(), "scripted decode failure");
+  EXPECT_EQ(target.open_sequences(), 0);
+  EXPECT_EQ(target.cells_in_use(), 0);
+}
+
+TEST(DeepConf, TracesBelowTheWarmupBarStopAndDoNotVote) {
+  // The first token is a coin flip between 'a' and 'b'. After 'a' the trace is confident, after
+  // 'b' it is not; each trace then writes 8 tokens.
+  ScriptedTarget target([](const std::vector<token_id>& g) {
+    if (g.empty()) {
+      std::vector<float> p(ScriptedTarget::kVocab, 0.0f);
+      p[0] = 0.5f;
+      p[1] = 0.5f;
+      return p;
+    }
+    if (g.size() > 8) return peaked(kEog, 1.0f);
+    return g[0] == 0 ? peaked(2, 0.99f) : peaked(3, 0.4f);
+  });
+  auto r = run("deepconf:8", target, [](StrategyParams& p) {
+    p.sampling = SamplingParams{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 1};
+    p.deepconf.warmup = 4;
+    p.deepconf.window = 4;
+    p.deepconf.top_k = 2;
+    p.deepconf.consensus = 1.0f;
+  });
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->paths.size(), 8u);
+  double lowest_warmup = 1e9;
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(r->paths[static_cast<std::size_t>(i)].stop_reason, "eog");  // warm-up runs to the end
+    lowest_warmup = std::min(lowest_warmup, r->paths[static_cast<std::size_t>(i)].confidence);
+  }
+  EXPECT_GE(r->deepconf_threshold, lowest_warmup);
+  for (std::size_t i = 4; i < r->paths.size(); ++i) {
+    const PathResult& p = r->paths[i];
+    const bool confident = p.tokens[0] == 0;
+    // A confident trace stays above any bar the warm-up can set; an unsure one falls below it
+    // when the warm-up had a confident trace to set the bar.
+    if (confident) {
+      EXPECT_EQ(p.stop_reason, "eog") << i;
+      EXPECT_TRUE(p.votes);
+    }
+  }
+  EXPECT_EQ(target.open_sequences(), 0);
+}
+
+}  // namespace
+}  // namespace keytok
