@@ -1,6 +1,6 @@
 # Provides the `llama` target: an installed llama.cpp (find_package) or the pinned source tree.
 # An installed llama.cpp ships shared libraries with an empty RUNPATH, and the linker drops the
-# executable's direct need of libggml (llama-cpp-notes §1): DT_RUNPATH does not cover transitive
+# executable's direct need of libggml (docs/llama-cpp-notes.md §1): DT_RUNPATH does not cover transitive
 # dependencies, so use an old-style DT_RPATH pointing at the install's lib directory.
 macro(keytok_use_installed_llama)
   message(STATUS "keytok: using installed llama.cpp ${LLAMA_VERSION} (${LLAMA_LIB_DIR})")
@@ -37,7 +37,7 @@ endif()
 #   later: SIGILL at `tilezero`, or SIGSEGV in ggml_backend_amx_mul_mat, at the first decode):
 #   it asks the kernel for tile-data permission on one thread only (open upstream PR
 #   "ggml-cpu/amx: request XFD XTILEDATA permission per thread"). Explicit -mno-amx-* flags win
-#   over -march=native whatever their order (llama-cpp-notes, 2026-11-30).
+#   over -march=native whatever their order (docs/llama-cpp-notes.md, 2026-11-30).
 # - KEYTOK_PORTABLE: llama.cpp's release-binary scheme. Shared libraries, every x86-64 variant of
 #   ggml-cpu built as a module (x64 ... zen4), and the best one the CPU supports loaded at run
 #   time from the executable's directory. The AMX variant (sapphirerapids) is built but left out
@@ -50,7 +50,7 @@ if(KEYTOK_PORTABLE)
   set(GGML_NATIVE OFF CACHE BOOL "" FORCE)
   set(KEYTOK_CPU_BUILD "portable (all CPU variants, picked at run time)")
 else()
-  # Static, so the keytok binary has no RUNPATH puzzles (llama-cpp-notes §1).
+  # Static, so the keytok binary has no RUNPATH puzzles (docs/llama-cpp-notes.md §1).
   set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
   set(GGML_BACKEND_DL OFF CACHE BOOL "" FORCE)
   set(GGML_CPU_ALL_VARIANTS OFF CACHE BOOL "" FORCE)

@@ -1,8 +1,9 @@
 // keytok/session.hpp: one inference run over a Model, with branches as KV sequences.
 //
-// A Session owns one llama.cpp context. Its KV cache is unified (llama-cpp-notes §4): all
-// sequences share one pool of n_ctx cells, so Session::fork is a metadata copy (about 10 µs)
-// that shares the prefix's cells instead of copying them. Each live Branch is one llama seq id.
+// A Session owns one llama.cpp context. Its KV cache is unified (docs/llama-cpp-notes.md,
+// section 4): all sequences share one pool of n_ctx cells, so Session::fork is a metadata copy
+// (about 10 µs) that shares the prefix's cells instead of copying them. Each live Branch is one
+// llama seq id.
 //
 //   auto session = Session::create(model, {.n_ctx = 4096, .n_seq_max = 8}).value();
 //   Branch root = session->open().value();
@@ -28,7 +29,8 @@
 
 namespace keytok {
 
-/// Per-session options. Set on purpose; llama.cpp's own defaults bite (llama-cpp-notes §3).
+/// Per-session options. Set on purpose: llama.cpp's own defaults bite (4 threads on 2 cores,
+/// n_ctx split per sequence; docs/llama-cpp-notes.md, section 3).
 struct SessionParams {
   int n_ctx = 4096;        // KV cells shared by all branches; 0 = the model's training context
   int n_batch = 512;       // tokens per llama_decode call at most (prefill is split into chunks)
