@@ -17,6 +17,7 @@
 // different threads over one shared Model.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -103,6 +104,12 @@ class Session {
 
   /// Number of positions the branch holds (its next token's position).
   pos n_past(const Branch& branch) const;
+
+  /// While `flag` is set (non-null) and becomes true, a decode in progress stops early and
+  /// returns `aborted` (llama.cpp's abort callback, checked between graph nodes). The cells the
+  /// aborted decode wrote stay until the branch is closed. `flag` must outlive its use; pass
+  /// nullptr to clear it.
+  void set_abort_flag(const std::atomic<bool>* flag);
 
   /// Whether the KV cache holds any cell of sequence `id` (llama_memory_seq_pos_max >= 0).
   bool holds_cells(seq_id id) const;

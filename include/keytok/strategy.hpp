@@ -25,6 +25,7 @@
 // opened is closed and holds no KV cells, on success and on error alike.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -119,11 +120,20 @@ Result<StrategyParams> parse_strategy(std::string_view spec, const StrategyParam
 /// Label-free answer extraction from a path's text; nullopt = no answer in it.
 using AnswerExtractor = std::function<std::optional<std::string>(std::string_view text)>;
 
+struct StrategyEvent;
+/// Receives a run's events as they happen, on the thread that calls Strategy::run.
+using StrategyEventFn = std::function<void(const StrategyEvent& event)>;
+
 /// One generation request.
 struct GenerateRequest {
   std::string prompt;          // the user prompt (required)
   bool raw = false;            // no chat template
   AnswerExtractor extract;     // empty = the text with surrounding whitespace trimmed
+  StrategyEventFn on_event;    // empty = no events (streaming: see StrategyEvent)
+  /// Cancellation: when the flag becomes true, the run stops at its next step (or inside the
+  /// decode in progress, through llama.cpp's abort callback) and returns `aborted`; every
+  /// sequence it opened is closed. Null = not cancellable. Must outlive the run.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// A candidate token at a fork.
@@ -174,6 +184,25 @@ struct Vote {
   int chosen_path = -1;               // the path whose text is reported; -1 when no paths
 };
 
+/// What a strategy reports while it runs, in order (GenerateRequest::on_event). The pointers
+/// and views are valid only during the call.
+enum class StrategyEventKind {
+  token,     ///< `path` appended `stats->token` (`piece`; `key` when the detector flagged it)
+  fork,      ///< `path` forks at `fork` (sent before the children's first tokens)
+  path_end,  ///< `path` finished for `stop_reason` (PathResult::stop_reason)
+  vote,      ///< the run is over: `vote` is the combined answer
+};
+struct StrategyEvent {
+  StrategyEventKind kind = StrategyEventKind::token;
+  int path = -1;                       // token, fork, path_end
+  const TokenStats* stats = nullptr;   // token: entropy, margin, logprob, top alternatives
+  std::string_view piece;              // token
+  bool key = false;                    // token
+  const ForkPoint* fork = nullptr;     // fork
+  std::string_view stop_reason;        // path_end
+  const Vote* vote = nullptr;          // vote
+};
+
 /// What a run spent.
 struct DecodeCost {
   int prompt_tokens = 0;           // prefilled once
@@ -207,7 +236,8 @@ class Strategy {
   /// Decodes `request` in `session` (reset first, so the session must not hold other work).
   /// The session needs n_seq_max >= params().max_live_sequences(). Errors: invalid_argument
   /// (empty prompt, too few sequences), context_overflow (the prompt leaves no room in the
-  /// context; names the limit and --ctx), kv_full, and decode failures.
+  /// context; names the limit and --ctx), kv_full, aborted (request.cancel was set), and
+  /// decode failures.
   virtual Result<GenerationResult> run(Session& session, const GenerateRequest& request) const = 0;
   virtual const StrategyParams& params() const = 0;
 };

@@ -7,6 +7,7 @@
 
 #include "decode/path_runner.hpp"
 #include "decode/strategies.hpp"
+#include "util/assert.hpp"
 
 namespace keytok::detail {
 
@@ -51,7 +52,8 @@ class BranchStrategy final : public TargetStrategy {
            runner.budget_left() >= 2;  // the parent's token and at least one alternative
   }
 
-  // Forks live path l at its current position into the next alternatives of `st`.
+  // Forks live path l at its current position into the next alternatives of `st`. The fork
+  // event goes out before the children's first tokens, so a listener can draw the tree in order.
   Status fork(PathRunner& runner, int l, const TokenStats& st, GenerationResult& out) const {
     const BranchParams& bp = params_.branch;
     const int parent = runner.live()[static_cast<std::size_t>(l)].path;
@@ -60,19 +62,31 @@ class BranchStrategy final : public TargetStrategy {
     const std::size_t n_alt = std::min(st.top.size(), static_cast<std::size_t>(bp.alternatives));
     fp.alternatives.push_back({.id = st.token, .prob = std::exp(st.logprob),
                                .piece = runner.piece(st.token), .path = parent});
+    // Which alternatives get a path: each taken one adds a live path and a path.
+    int live = static_cast<int>(runner.live().size());
+    int paths = static_cast<int>(out.paths.size());
+    std::int64_t budget = runner.budget_left();
     for (std::size_t j = 0; j < n_alt; ++j) {
       const Alternative& alt = st.top[j];
       if (alt.id == st.token) continue;
-      const bool room = static_cast<int>(runner.live().size()) < bp.max_live &&
-                        static_cast<int>(out.paths.size()) < bp.max_paths && runner.budget_left() >= 2;
+      const bool room = live < bp.max_live && paths < bp.max_paths && budget >= 2;
       const bool likely = alt.prob >= bp.min_alternative_prob;
       ForkAlternative fa{.id = alt.id, .prob = alt.prob, .piece = runner.piece(alt.id)};
       if (room && likely) {
-        auto child = runner.fork_path(l, runner.stats_for(l, alt.id));
-        if (!child.ok()) return child.status();
-        fa.path = static_cast<int>(out.paths.size()) - 1;
+        fa.path = paths;
+        ++live;
+        ++paths;
+        --budget;
       }
       fp.alternatives.push_back(std::move(fa));
+    }
+    runner.emit({.kind = StrategyEventKind::fork, .path = parent, .fork = &fp});
+    for (const ForkAlternative& fa : fp.alternatives) {
+      if (fa.path < 0 || fa.path == parent) continue;
+      auto child = runner.fork_path(l, runner.stats_for(l, fa.id));
+      if (!child.ok()) return child.status();
+      KEYTOK_ASSERT(static_cast<int>(out.paths.size()) - 1 == fa.path, "fork planned path {} got {}",
+                    fa.path, out.paths.size() - 1);
     }
     runner.live()[static_cast<std::size_t>(l)].since_fork = 0;
     out.forks.push_back(std::move(fp));

@@ -5,6 +5,7 @@
 // chosen to make each rule fire.
 #pragma once
 
+#include <atomic>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,6 +40,7 @@ class DecodeTarget {
   virtual std::span<const float> logits(const Branch& branch) const = 0;
   virtual pos n_past(const Branch& branch) const = 0;
   virtual const SessionCounters& counters() const = 0;
+  virtual void set_abort_flag(const std::atomic<bool>* flag) = 0;
 };
 
 /// A Session as a DecodeTarget.
@@ -71,6 +73,7 @@ class SessionTarget final : public DecodeTarget {
   std::span<const float> logits(const Branch& branch) const override { return s_.logits(branch); }
   pos n_past(const Branch& branch) const override { return s_.n_past(branch); }
   const SessionCounters& counters() const override { return s_.counters(); }
+  void set_abort_flag(const std::atomic<bool>* flag) override { s_.set_abort_flag(flag); }
 
  private:
   Session& s_;

@@ -25,9 +25,21 @@ PathRunner::PathRunner(DecodeTarget& session, const StrategyParams& params, cons
       top_k_(std::max({20, params.deepconf.top_k, params.branch.alternatives})),
       start_(std::chrono::steady_clock::now()) {
   out_.strategy = params.name();
+  session_.set_abort_flag(request.cancel);
 }
 
-PathRunner::~PathRunner() { close_all(); }
+PathRunner::~PathRunner() {
+  close_all();
+  session_.set_abort_flag(nullptr);
+}
+
+bool PathRunner::cancelled() const {
+  return request_.cancel != nullptr && request_.cancel->load(std::memory_order_relaxed);
+}
+
+void PathRunner::emit(const StrategyEvent& event) const {
+  if (request_.on_event) request_.on_event(event);
+}
 
 void PathRunner::close_all() {
   for (LivePath& lp : live_) session_.close(lp.branch);
@@ -154,6 +166,10 @@ bool PathRunner::append(int l, const TokenStats& stats, bool key) {
   p.confidences.push_back(static_cast<float>(token_confidence(std::span(stats.top.data(), k))));
   p.key.push_back(key);
   ++out_.cost.generated_tokens;
+  if (request_.on_event) {
+    const std::string text = session_.token_piece(stats.token);
+    emit({.kind = StrategyEventKind::token, .path = lp.path, .stats = &stats, .piece = text, .key = key});
+  }
   if (static_cast<int>(p.tokens.size()) - p.fork_index >= params_.max_tokens) {
     finish(l, "length");
     return false;
@@ -163,6 +179,7 @@ bool PathRunner::append(int l, const TokenStats& stats, bool key) {
 }
 
 Status PathRunner::step() {
+  if (cancelled()) return Status::aborted("the request was cancelled");
   // Paths at the end of the context cannot take another token.
   for (int l = static_cast<int>(live_.size()) - 1; l >= 0; --l) {
     const LivePath& lp = live_[static_cast<std::size_t>(l)];
@@ -200,6 +217,7 @@ void PathRunner::finish(int l, const std::string& reason, bool votes) {
   p.stop_reason = reason;
   p.votes = votes;
   session_.close(lp.branch);
+  emit({.kind = StrategyEventKind::path_end, .path = lp.path, .stop_reason = p.stop_reason});
   live_.erase(live_.begin() + l);
 }
 
@@ -234,6 +252,7 @@ void PathRunner::finalize(CombineRule rule, bool keep_confidence) {
   out_.cost.peak_live = c.peak_live_branches;
   out_.cost.wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  emit({.kind = StrategyEventKind::vote, .vote = &out_.vote});
 }
 
 }  // namespace keytok::detail

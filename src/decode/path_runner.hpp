@@ -54,7 +54,8 @@ class PathRunner {
   bool append(int l, const TokenStats& stats, bool key = false);
 
   /// One batched decode of every pending token. A path at the context's end finishes with
-  /// "context"; a full KV pool finishes all pending paths with "kv_full".
+  /// "context"; a full KV pool finishes all pending paths with "kv_full". aborted when the
+  /// request was cancelled (before the decode, or during it through the abort flag).
   Status step();
 
   /// Closes live path `l`, extracts its answer and removes it from live(). Indices above `l`
@@ -68,6 +69,11 @@ class PathRunner {
   /// Closes everything, sets mean logprobs and (unless already set) confidences, votes with
   /// `rule` and fills the cost.
   void finalize(CombineRule rule, bool keep_confidence = false);
+
+  /// Sends `event` to the request's on_event, if any.
+  void emit(const StrategyEvent& event) const;
+  /// Whether the request's cancel flag is set (step() then returns aborted).
+  bool cancelled() const;
 
   std::vector<LivePath>& live() { return live_; }
   PathResult& path_of(int l) { return out_.paths[static_cast<std::size_t>(live_[static_cast<std::size_t>(l)].path)]; }

@@ -52,6 +52,15 @@ Status SessionParams::validate() const {
 }
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+void Session::set_abort_flag(const std::atomic<bool>* flag) {
+  // llama.cpp calls this between graph nodes on its compute thread; an atomic load is all it does.
+  const ggml_abort_callback check = [](void* data) {
+    return static_cast<const std::atomic<bool>*>(data)->load(std::memory_order_relaxed);
+  };
+  llama_set_abort_callback(impl_->ctx.get(), flag != nullptr ? check : nullptr,
+                           const_cast<std::atomic<bool>*>(flag));
+}
 Session::~Session() = default;
 
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model,

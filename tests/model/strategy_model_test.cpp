@@ -2,6 +2,7 @@
 // positions, budgets, and that every sequence is closed after a run. Kept to a few dozen tokens.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -192,6 +193,24 @@ TEST_P(StrategyModel, TooFewSequencesIsAnError) {
   auto r = make_strategy(p).value()->run(*s, {.prompt = kPrompt});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::invalid_argument);
+}
+
+TEST_P(StrategyModel, ACancelledRunStopsInsideTheDecodeAndLeavesTheSessionUsable) {
+  const StrategyParams p = spec("sc:2", 8);
+  auto s = session_for(model_, p);
+  auto strategy = make_strategy(p).value();
+  // Set before the run: the prefill's llama_decode itself is aborted by the abort callback.
+  std::atomic<bool> cancel{true};
+  GenerateRequest req{.prompt = kPrompt};
+  req.cancel = &cancel;
+  auto r = strategy->run(*s, req);
+  EXPECT_EQ(r.status().code(), StatusCode::aborted);
+  EXPECT_EQ(r.status().message(), "decoding was aborted");
+  expect_all_closed(*s);
+  // The abort flag is handed back: the same session runs the next request to the end.
+  const GenerationResult again = run(*s, p);
+  EXPECT_EQ(again.paths.size(), 2u);
+  expect_all_closed(*s);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, StrategyModel, ::testing::Values(kSmolLM2), test_model_name);

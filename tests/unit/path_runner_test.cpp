@@ -297,3 +297,89 @@ TEST(DeepConf, TracesBelowTheWarmupBarStopAndDoNotVote) {
 
 }  // namespace
 }  // namespace keytok
+
+namespace keytok {
+namespace {
+
+using testing::peaked;
+using testing::ScriptedTarget;
+
+// "kind:path" per event, for comparing whole sequences.
+std::vector<std::string> record_events(const std::string& spec, ScriptedTarget& target,
+                                       const std::function<void(StrategyParams&)>& tweak,
+                                       Result<GenerationResult>* result) {
+  std::vector<std::string> events;
+  StrategyParams p = parse_strategy(spec).value();
+  if (tweak) tweak(p);
+  auto strategy = detail::make_target_strategy(p).value();
+  GenerateRequest req{.prompt = "hi"};
+  req.on_event = [&](const StrategyEvent& e) {
+    switch (e.kind) {
+      case StrategyEventKind::token:
+        events.push_back("token:" + std::to_string(e.path) + ":" + std::string(e.piece) +
+                         (e.key ? "*" : ""));
+        break;
+      case StrategyEventKind::fork:
+        events.push_back("fork:" + std::to_string(e.path) + ":" +
+                         std::to_string(e.fork->alternatives.size()));
+        break;
+      case StrategyEventKind::path_end:
+        events.push_back("end:" + std::to_string(e.path) + ":" + std::string(e.stop_reason));
+        break;
+      case StrategyEventKind::vote:
+        events.push_back("vote:" + e.vote->answer.value_or("-"));
+        break;
+    }
+  };
+  *result = strategy->run_on(target, req);
+  return events;
+}
+
+TEST(StrategyEvents, GreedyStreamsTokensThenTheEndThenTheVote) {
+  ScriptedTarget target([](const std::vector<token_id>& g) {
+    return g.size() < 3 ? peaked(static_cast<token_id>(g.size())) : peaked(ScriptedTarget::kEog);
+  });
+  Result<GenerationResult> r = Status::internal("not run");
+  const auto events = record_events("greedy", target, {}, &r);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(events, (std::vector<std::string>{"token:0:a", "token:0:b", "token:0:c", "end:0:eog", "vote:abc"}));
+}
+
+TEST(StrategyEvents, AForkIsAnnouncedBeforeItsChildrenDecode) {
+  ScriptedTarget target(fork_once);
+  Result<GenerationResult> r = Status::internal("not run");
+  const auto events = record_events("branch", target, fork_params, &r);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  // The fork (parent 0, its own token and 7 others considered) comes first, then the child's
+  // forced token, then the parent's own token, flagged key.
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events[0].rfind("fork:0:", 0), 0u);
+  EXPECT_EQ(events[1], "token:1:b");
+  EXPECT_EQ(events[2], "token:0:a*");
+  EXPECT_EQ(events.back(), "vote:af");
+  int ends = 0;
+  for (const std::string& e : events) ends += e.rfind("end:", 0) == 0 ? 1 : 0;
+  EXPECT_EQ(ends, 2);
+}
+
+TEST(StrategyEvents, CancellingStopsTheRunAndFreesEverySequence) {
+  ScriptedTarget target([](const std::vector<token_id>&) { return peaked(1, 1.0f); });
+  std::atomic<bool> cancel{false};
+  int tokens = 0;
+  auto strategy = detail::make_target_strategy(parse_strategy("sc:2").value()).value();
+  GenerateRequest req{.prompt = "hi"};
+  req.cancel = &cancel;
+  req.on_event = [&](const StrategyEvent& e) {
+    if (e.kind == StrategyEventKind::token && ++tokens == 5) cancel = true;
+  };
+  auto r = strategy->run_on(target, req);
+  EXPECT_EQ(r.status().code(), StatusCode::aborted);
+  EXPECT_EQ(r.status().message(), "the request was cancelled");
+  EXPECT_EQ(tokens, 6);  // the round in progress finishes; no step runs after the flag is set
+  EXPECT_EQ(target.open_sequences(), 0);
+  EXPECT_EQ(target.cells_in_use(), 0);
+  EXPECT_EQ(target.abort_flag, nullptr);  // the runner hands the abort flag back
+}
+
+}  // namespace
+}  // namespace keytok

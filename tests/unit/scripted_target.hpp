@@ -121,6 +121,8 @@ class ScriptedTarget final : public detail::DecodeTarget {
   }
   pos n_past(const Branch& branch) const override { return seqs_.at(branch.id).n_past(); }
   const SessionCounters& counters() const override { return counters_; }
+  void set_abort_flag(const std::atomic<bool>* flag) override { abort_flag = flag; }
+  const std::atomic<bool>* abort_flag = nullptr;  // what the runner set, for tests
 
   /// Logits (natural log of the probabilities) for a distribution.
   static std::vector<float> to_logits(const std::vector<float>& probs) {
