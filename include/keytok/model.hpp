@@ -82,6 +82,10 @@ class Model {
   /// without a template) the plain text with BOS where the model wants one.
   Result<std::vector<token_id>> encode_prompt(std::string_view user_prompt, bool raw) const;
 
+  /// Tokens of a whole chat through the chat template, ready for the assistant's reply.
+  /// invalid_argument when the model has no template, or a message is not valid UTF-8.
+  Result<std::vector<token_id>> encode_chat(std::span<const ChatMessage> messages) const;
+
   const std::string& path() const;   ///< the path it was loaded from
   std::string name() const;          ///< general.name from the GGUF, else the file name
   std::string description() const;   ///< llama.cpp's one-line description (arch, size, type)

@@ -25,6 +25,7 @@ enum class StatusCode {
   context_overflow = 7,  ///< the tokens do not fit the context window
   internal = 8,          ///< a bug or an unexpected llama.cpp failure
   format_error = 9,      ///< a file has the wrong magic, version or shape
+  busy = 10,             ///< no capacity now (a server's queue is full); retry later
 };
 
 /// Returns the code's name, e.g. "invalid_argument".
@@ -47,6 +48,7 @@ class [[nodiscard]] Status {
   static Status context_overflow(std::string m) { return {StatusCode::context_overflow, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::internal, std::move(m)}; }
   static Status format_error(std::string m) { return {StatusCode::format_error, std::move(m)}; }
+  static Status busy(std::string m) { return {StatusCode::busy, std::move(m)}; }
 
   bool ok() const noexcept { return code_ == StatusCode::ok; }
   StatusCode code() const noexcept { return code_; }

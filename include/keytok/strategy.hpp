@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "keytok/decode_target.hpp"
 #include "keytok/key_token.hpp"
 #include "keytok/sampling.hpp"
 #include "keytok/session.hpp"
@@ -126,8 +127,10 @@ using StrategyEventFn = std::function<void(const StrategyEvent& event)>;
 
 /// One generation request.
 struct GenerateRequest {
-  std::string prompt;          // the user prompt (required)
+  std::string prompt;          // the user prompt (required unless `messages` is given)
   bool raw = false;            // no chat template
+  std::vector<ChatMessage> messages;  // non-empty: a whole chat through the template; prompt
+                                      // and raw are then ignored
   AnswerExtractor extract;     // empty = the text with surrounding whitespace trimmed
   StrategyEventFn on_event;    // empty = no events (streaming: see StrategyEvent)
   /// Cancellation: when the flag becomes true, the run stops at its next step (or inside the
@@ -238,7 +241,13 @@ class Strategy {
   /// (empty prompt, too few sequences), context_overflow (the prompt leaves no room in the
   /// context; names the limit and --ctx), kv_full, aborted (request.cancel was set), and
   /// decode failures.
-  virtual Result<GenerationResult> run(Session& session, const GenerateRequest& request) const = 0;
+  Result<GenerationResult> run(Session& session, const GenerateRequest& request) const {
+    SessionTarget target(session);
+    return run(target, request);
+  }
+  /// The same on any DecodeTarget (keytok/decode_target.hpp): `reset` there must drop only
+  /// this run's sequences.
+  virtual Result<GenerationResult> run(DecodeTarget& target, const GenerateRequest& request) const = 0;
   virtual const StrategyParams& params() const = 0;
 };
 

@@ -13,12 +13,13 @@ namespace keytok::detail {
 
 namespace {
 
-class BranchStrategy final : public TargetStrategy {
+class BranchStrategy final : public Strategy {
  public:
   explicit BranchStrategy(StrategyParams params)
       : params_(std::move(params)), detector_(params_.branch.detector) {}
 
-  Result<GenerationResult> run_on(DecodeTarget& session, const GenerateRequest& request) const override {
+  using Strategy::run;
+  Result<GenerationResult> run(DecodeTarget& session, const GenerateRequest& request) const override {
     const BranchParams& bp = params_.branch;
     GenerationResult out;
     out.detector = detector_.describe();
@@ -123,7 +124,7 @@ class BranchStrategy final : public TargetStrategy {
 
 }  // namespace
 
-std::unique_ptr<TargetStrategy> make_branch_strategy(const StrategyParams& params) {
+std::unique_ptr<Strategy> make_branch_strategy(const StrategyParams& params) {
   return std::make_unique<BranchStrategy>(params);
 }
 

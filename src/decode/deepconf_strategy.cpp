@@ -14,11 +14,12 @@ namespace keytok::detail {
 
 namespace {
 
-class DeepConfStrategy final : public TargetStrategy {
+class DeepConfStrategy final : public Strategy {
  public:
   explicit DeepConfStrategy(StrategyParams params) : params_(std::move(params)) {}
 
-  Result<GenerationResult> run_on(DecodeTarget& session, const GenerateRequest& request) const override {
+  using Strategy::run;
+  Result<GenerationResult> run(DecodeTarget& session, const GenerateRequest& request) const override {
     const DeepConfParams& dp = params_.deepconf;
     const int n = params_.n;
     const int warmup = dp.warmup > 0 ? dp.warmup : (n + 1) / 2;
@@ -101,7 +102,7 @@ class DeepConfStrategy final : public TargetStrategy {
 
 }  // namespace
 
-std::unique_ptr<TargetStrategy> make_deepconf_strategy(const StrategyParams& params) {
+std::unique_ptr<Strategy> make_deepconf_strategy(const StrategyParams& params) {
   return std::make_unique<DeepConfStrategy>(params);
 }
 

@@ -14,11 +14,12 @@ SamplingParams path_sampling(const StrategyParams& params, int i) {
 
 namespace {
 
-class ParallelStrategy final : public TargetStrategy {
+class ParallelStrategy final : public Strategy {
  public:
   explicit ParallelStrategy(StrategyParams params) : params_(std::move(params)) {}
 
-  Result<GenerationResult> run_on(DecodeTarget& session, const GenerateRequest& request) const override {
+  using Strategy::run;
+  Result<GenerationResult> run(DecodeTarget& session, const GenerateRequest& request) const override {
     GenerationResult out;
     PathRunner runner(session, params_, request, out);
     KEYTOK_RETURN_IF_ERROR(runner.prefill());
@@ -44,7 +45,7 @@ class ParallelStrategy final : public TargetStrategy {
 
 }  // namespace
 
-std::unique_ptr<TargetStrategy> make_parallel_strategy(const StrategyParams& params) {
+std::unique_ptr<Strategy> make_parallel_strategy(const StrategyParams& params) {
   return std::make_unique<ParallelStrategy>(params);
 }
 

@@ -53,13 +53,16 @@ void PathRunner::close_prompt() {
 }
 
 Status PathRunner::prefill() {
-  if (request_.prompt.empty()) return Status::invalid_argument("the prompt is empty; pass -p TEXT");
+  if (request_.prompt.empty() && request_.messages.empty()) {
+    return Status::invalid_argument("the prompt is empty; pass -p TEXT");
+  }
   if (session_.n_seq_max() < params_.max_live_sequences()) {
     return Status::invalid_argument("strategy " + params_.name() + " needs a session with n_seq_max >= " +
                                     std::to_string(params_.max_live_sequences()) + "; it has " +
                                     std::to_string(session_.n_seq_max()));
   }
-  auto tokens = session_.encode_prompt(request_.prompt, request_.raw);
+  auto tokens = request_.messages.empty() ? session_.encode_prompt(request_.prompt, request_.raw)
+                                          : session_.encode_chat(request_.messages);
   if (!tokens.ok()) return tokens.status();
   if (static_cast<std::int64_t>(tokens->size()) + 1 > session_.n_ctx()) {
     return Status::context_overflow("the prompt is " + std::to_string(tokens->size()) +

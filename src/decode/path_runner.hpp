@@ -8,7 +8,7 @@
 #include <optional>
 #include <vector>
 
-#include "decode/decode_target.hpp"
+#include "keytok/decode_target.hpp"
 #include "keytok/strategy.hpp"
 
 namespace keytok::detail {

@@ -147,26 +147,17 @@ Result<StrategyParams> parse_strategy(std::string_view spec, const StrategyParam
   return p;
 }
 
-namespace detail {
 
-Result<std::unique_ptr<TargetStrategy>> make_target_strategy(const StrategyParams& params) {
+Result<std::unique_ptr<Strategy>> make_strategy(const StrategyParams& params) {
   KEYTOK_RETURN_IF_ERROR(params.validate());
   switch (params.kind) {
     case StrategyKind::greedy:
     case StrategyKind::sample:
-    case StrategyKind::self_consistency: return make_parallel_strategy(params);
-    case StrategyKind::branch: return make_branch_strategy(params);
-    case StrategyKind::deepconf: return make_deepconf_strategy(params);
+    case StrategyKind::self_consistency: return detail::make_parallel_strategy(params);
+    case StrategyKind::branch: return detail::make_branch_strategy(params);
+    case StrategyKind::deepconf: return detail::make_deepconf_strategy(params);
   }
   return Status::internal("unhandled strategy kind");
-}
-
-}  // namespace detail
-
-Result<std::unique_ptr<Strategy>> make_strategy(const StrategyParams& params) {
-  auto s = detail::make_target_strategy(params);
-  if (!s.ok()) return s.status();
-  return std::unique_ptr<Strategy>(std::move(*s));
 }
 
 }  // namespace keytok

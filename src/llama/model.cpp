@@ -162,7 +162,17 @@ Result<std::vector<token_id>> Model::encode_prompt(std::string_view user_prompt,
                                     std::to_string(bad) + ")");
   }
   const ChatMessage msg{"user", std::string(user_prompt)};
-  auto text = apply_chat_template(std::span(&msg, 1), /*add_assistant=*/true);
+  return encode_chat(std::span(&msg, 1));
+}
+
+Result<std::vector<token_id>> Model::encode_chat(std::span<const ChatMessage> messages) const {
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    if (const auto bad = detail::find_invalid_utf8(messages[i].content); bad != std::string_view::npos) {
+      return Status::invalid_argument("message " + std::to_string(i) + " is not valid UTF-8 (first bad byte at offset " +
+                                      std::to_string(bad) + ")");
+    }
+  }
+  auto text = apply_chat_template(messages, /*add_assistant=*/true);
   if (!text.ok()) return text.status();
   // Templates that spell out BOS themselves must not get a second one from the tokenizer.
   const bool has_bos_text = adds_bos() && text->starts_with(token_piece(bos()));

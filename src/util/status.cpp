@@ -11,7 +11,7 @@
 namespace keytok {
 
 const char* status_code_name(StatusCode code) {
-  static constexpr std::array<detail::EnumName<StatusCode>, 10> kNames = {{
+  static constexpr std::array<detail::EnumName<StatusCode>, 11> kNames = {{
       {StatusCode::ok, "ok"},
       {StatusCode::invalid_argument, "invalid_argument"},
       {StatusCode::not_found, "not_found"},
@@ -22,6 +22,7 @@ const char* status_code_name(StatusCode code) {
       {StatusCode::context_overflow, "context_overflow"},
       {StatusCode::internal, "internal"},
       {StatusCode::format_error, "format_error"},
+      {StatusCode::busy, "busy"},
   }};
   return detail::enum_name(kNames, code, "unknown");
 }

@@ -2,7 +2,7 @@
 // whose logits are chosen so that each rule fires where the test says, and nowhere else.
 #include <gtest/gtest.h>
 
-#include "decode/strategies.hpp"
+#include "keytok/strategy.hpp"
 #include "unit/scripted_target.hpp"
 
 namespace keytok {
@@ -21,9 +21,9 @@ Result<GenerationResult> run(const std::string& spec, ScriptedTarget& target,
                              const std::function<void(StrategyParams&)>& tweak = {}) {
   StrategyParams p = parse_strategy(spec).value();
   if (tweak) tweak(p);
-  auto strategy = detail::make_target_strategy(p);
+  auto strategy = make_strategy(p);
   if (!strategy.ok()) return strategy.status();
-  return (*strategy)->run_on(target, GenerateRequest{.prompt = "hi"});
+  return (*strategy)->run(target, GenerateRequest{.prompt = "hi"});
 }
 
 TEST(PathRunner, GreedyDecodesTheArgmaxUntilEndOfGeneration) {
@@ -311,7 +311,7 @@ std::vector<std::string> record_events(const std::string& spec, ScriptedTarget& 
   std::vector<std::string> events;
   StrategyParams p = parse_strategy(spec).value();
   if (tweak) tweak(p);
-  auto strategy = detail::make_target_strategy(p).value();
+  auto strategy = make_strategy(p).value();
   GenerateRequest req{.prompt = "hi"};
   req.on_event = [&](const StrategyEvent& e) {
     switch (e.kind) {
@@ -331,7 +331,7 @@ std::vector<std::string> record_events(const std::string& spec, ScriptedTarget& 
         break;
     }
   };
-  *result = strategy->run_on(target, req);
+  *result = strategy->run(target, req);
   return events;
 }
 
@@ -366,13 +366,13 @@ TEST(StrategyEvents, CancellingStopsTheRunAndFreesEverySequence) {
   ScriptedTarget target([](const std::vector<token_id>&) { return peaked(1, 1.0f); });
   std::atomic<bool> cancel{false};
   int tokens = 0;
-  auto strategy = detail::make_target_strategy(parse_strategy("sc:2").value()).value();
+  auto strategy = make_strategy(parse_strategy("sc:2").value()).value();
   GenerateRequest req{.prompt = "hi"};
   req.cancel = &cancel;
   req.on_event = [&](const StrategyEvent& e) {
     if (e.kind == StrategyEventKind::token && ++tokens == 5) cancel = true;
   };
-  auto r = strategy->run_on(target, req);
+  auto r = strategy->run(target, req);
   EXPECT_EQ(r.status().code(), StatusCode::aborted);
   EXPECT_EQ(r.status().message(), "the request was cancelled");
   EXPECT_EQ(tokens, 6);  // the round in progress finishes; no step runs after the flag is set

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "decode/decode_target.hpp"
+#include "keytok/decode_target.hpp"
 
 namespace keytok::testing {
 
-class ScriptedTarget final : public detail::DecodeTarget {
+class ScriptedTarget final : public DecodeTarget {
  public:
   static constexpr int kVocab = 8;
   static constexpr token_id kEog = 7;
@@ -45,6 +45,11 @@ class ScriptedTarget final : public detail::DecodeTarget {
     std::vector<token_id> out;
     for (char c : prompt) out.push_back(static_cast<token_id>(static_cast<unsigned char>(c) % (kVocab - 1)));
     return out;
+  }
+  Result<std::vector<token_id>> encode_chat(std::span<const ChatMessage> messages) const override {
+    std::string all;
+    for (const ChatMessage& m : messages) all += m.content;
+    return encode_prompt(all, true);
   }
   bool is_eog(token_id t) const override { return t == kEog; }
   std::string detokenize(std::span<const token_id> tokens) const override {

@@ -1,8 +1,12 @@
-// DecodeTarget: what PathRunner and the strategies need from a Session and its Model, and no
-// more: sequences, batched steps, logits, and the few token facts (prompt encoding, end of
-// generation, text). SessionTarget adapts a real Session; tests script one without a model
-// (tests/unit/path_runner_test.cpp), so fork, prune, budget and vote logic are tested on logits
-// chosen to make each rule fire.
+// keytok/decode_target.hpp: what a strategy needs from a Session and its Model, and no more:
+// sequences, batched steps, logits, and a few token facts (prompt encoding, end of generation,
+// text).
+//
+// Strategies run on a DecodeTarget (Strategy::run). SessionTarget adapts one Session, which is
+// what Strategy::run(Session&, ...) uses. Other targets share one Session between requests (the
+// server batches every request's sequences into one decode per step) or script logits without
+// a model (tests/unit/scripted_target.hpp), so that fork, prune, budget and vote logic can be
+// tested on logits chosen to make each rule fire.
 #pragma once
 
 #include <atomic>
@@ -11,23 +15,26 @@
 #include <string_view>
 #include <vector>
 
+#include "keytok/model.hpp"
 #include "keytok/session.hpp"
 #include "keytok/status.hpp"
 #include "keytok/types.hpp"
 
-namespace keytok::detail {
+namespace keytok {
 
+/// The contracts are Session's (keytok/session.hpp) and Model's (keytok/model.hpp).
 class DecodeTarget {
  public:
   virtual ~DecodeTarget() = default;
 
   // Tokens (Model).
   virtual Result<std::vector<token_id>> encode_prompt(std::string_view prompt, bool raw) const = 0;
+  virtual Result<std::vector<token_id>> encode_chat(std::span<const ChatMessage> messages) const = 0;
   virtual bool is_eog(token_id t) const = 0;
   virtual std::string detokenize(std::span<const token_id> tokens) const = 0;
   virtual std::string token_piece(token_id t) const = 0;
 
-  // Sequences (Session); the contracts are Session's.
+  // Sequences (Session).
   virtual int n_ctx() const = 0;
   virtual int n_seq_max() const = 0;
   virtual void reset() = 0;
@@ -50,6 +57,9 @@ class SessionTarget final : public DecodeTarget {
 
   Result<std::vector<token_id>> encode_prompt(std::string_view prompt, bool raw) const override {
     return s_.model().encode_prompt(prompt, raw);
+  }
+  Result<std::vector<token_id>> encode_chat(std::span<const ChatMessage> messages) const override {
+    return s_.model().encode_chat(messages);
   }
   bool is_eog(token_id t) const override { return s_.model().is_eog(t); }
   std::string detokenize(std::span<const token_id> tokens) const override {
@@ -79,4 +89,4 @@ class SessionTarget final : public DecodeTarget {
   Session& s_;
 };
 
-}  // namespace keytok::detail
+}  // namespace keytok
