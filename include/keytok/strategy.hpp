@@ -132,6 +132,8 @@ struct GenerateRequest {
   std::vector<ChatMessage> messages;  // non-empty: a whole chat through the template; prompt
                                       // and raw are then ignored
   AnswerExtractor extract;     // empty = the text with surrounding whitespace trimmed
+  std::vector<std::string> stop;  // a path whose text comes to hold one of these ends there
+                                  // ("stop"); its text is cut before it
   StrategyEventFn on_event;    // empty = no events (streaming: see StrategyEvent)
   /// Cancellation: when the flag becomes true, the run stops at its next step (or inside the
   /// decode in progress, through llama.cpp's abort callback) and returns `aborted`; every
@@ -170,7 +172,8 @@ struct PathResult {
   double confidence = 0.0;     // vote weight: DeepConf lowest window confidence for deepconf,
                                // exp(mean_logprob) otherwise
   std::optional<std::string> answer;  // extracted from text
-  std::string stop_reason;     // eog, length, budget, context, pruned, low_confidence, settled
+  std::string stop_reason;     // eog, length, budget, context, stop (a stop string), pruned,
+                               // low_confidence, settled, kv_full
   bool votes = true;           // false when pruned or stopped for low confidence
 };
 

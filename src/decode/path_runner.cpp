@@ -132,8 +132,13 @@ Result<int> PathRunner::fork_path(int from, const TokenStats& stats) {
   child.logprobs.assign(pp.logprobs.begin(), pp.logprobs.begin() + static_cast<std::ptrdiff_t>(shared));
   child.confidences.assign(pp.confidences.begin(), pp.confidences.begin() + static_cast<std::ptrdiff_t>(shared));
   child.key.assign(pp.key.begin(), pp.key.begin() + static_cast<std::ptrdiff_t>(shared));
+  LivePath lp{.path = static_cast<int>(out_.paths.size()), .branch = *b};
+  if (!request_.stop.empty()) {
+    // The end of the shared text, where a stop string may already have begun.
+    const std::size_t from = shared > 16 ? shared - 16 : 0;
+    lp.tail = session_.detokenize(std::span(child.tokens).subspan(from));
+  }
   out_.paths.push_back(std::move(child));
-  LivePath lp{.path = static_cast<int>(out_.paths.size()) - 1, .branch = *b};
   lp.sampler.emplace(std::move(*sampler));
   live_.push_back(std::move(lp));
   const int l = static_cast<int>(live_.size()) - 1;
@@ -172,6 +177,10 @@ bool PathRunner::append(int l, const TokenStats& stats, bool key) {
   if (request_.on_event) {
     const std::string text = session_.token_piece(stats.token);
     emit({.kind = StrategyEventKind::token, .path = lp.path, .stats = &stats, .piece = text, .key = key});
+  }
+  if (hit_stop(l, stats.token)) {
+    finish(l, "stop");
+    return false;
   }
   if (static_cast<int>(p.tokens.size()) - p.fork_index >= params_.max_tokens) {
     finish(l, "length");
@@ -212,10 +221,34 @@ Status PathRunner::step() {
   return Status::ok_status();
 }
 
+bool PathRunner::hit_stop(int l, token_id t) {
+  if (request_.stop.empty()) return false;
+  LivePath& lp = live_[static_cast<std::size_t>(l)];
+  lp.tail += session_.token_piece(t);
+  std::size_t longest = 0;
+  for (const std::string& s : request_.stop) {
+    if (!s.empty() && lp.tail.find(s) != std::string::npos) return true;
+    longest = std::max(longest, s.size());
+  }
+  // Keep what a stop string could still end in: its length plus the longest piece seen.
+  const std::size_t keep = 2 * longest + 64;
+  if (lp.tail.size() > keep) lp.tail.erase(0, lp.tail.size() - keep);
+  return false;
+}
+
 void PathRunner::finish(int l, const std::string& reason, bool votes) {
   LivePath& lp = live_[static_cast<std::size_t>(l)];
   PathResult& p = out_.paths[static_cast<std::size_t>(lp.path)];
   p.text = session_.detokenize(p.tokens);
+  if (reason == "stop") {
+    // The text ends before the first stop string in it (OpenAI's rule).
+    std::size_t cut = p.text.size();
+    for (const std::string& s : request_.stop) {
+      if (s.empty()) continue;
+      cut = std::min(cut, p.text.find(s));
+    }
+    p.text.resize(cut);
+  }
   p.answer = request_.extract ? request_.extract(p.text) : default_extract(p.text);
   p.stop_reason = reason;
   p.votes = votes;

@@ -20,6 +20,7 @@ struct LivePath {
   std::optional<Sampler> sampler;
   bool pending = false;            // its last token still has to be decoded
   int since_fork = 0;              // tokens decoded since this path last forked or began
+  std::string tail;                // the end of its text, to find stop strings (when any)
 };
 
 class PathRunner {
@@ -70,6 +71,8 @@ class PathRunner {
   /// `rule` and fills the cost.
   void finalize(CombineRule rule, bool keep_confidence = false);
 
+  /// Whether live path `l`'s text, with token `t` appended, now holds a stop string.
+  bool hit_stop(int l, token_id t);
   /// Sends `event` to the request's on_event, if any.
   void emit(const StrategyEvent& event) const;
   /// Whether the request's cancel flag is set (step() then returns aborted).

@@ -383,3 +383,25 @@ TEST(StrategyEvents, CancellingStopsTheRunAndFreesEverySequence) {
 
 }  // namespace
 }  // namespace keytok
+
+namespace keytok {
+namespace {
+
+TEST(PathRunner, AStopStringEndsThePathAndIsCutFromItsText) {
+  // "abcabc..." forever; stop at "ca".
+  testing::ScriptedTarget target([](const std::vector<token_id>& g) {
+    return testing::peaked(static_cast<token_id>(g.size() % 3));
+  });
+  auto strategy = make_strategy(parse_strategy("greedy").value()).value();
+  GenerateRequest req{.prompt = "hi"};
+  req.stop = {"xyz", "ca"};
+  auto r = strategy->run(target, req);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->paths[0].stop_reason, "stop");
+  EXPECT_EQ(r->paths[0].tokens.size(), 4u);  // a b c a: the stop string is complete
+  EXPECT_EQ(r->text, "ab");
+  EXPECT_EQ(target.open_sequences(), 0);
+}
+
+}  // namespace
+}  // namespace keytok
