@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   keytok::cli::setup_generate(app, exit_code);
   keytok::cli::setup_bench(app, exit_code);
   keytok::cli::setup_models(app, exit_code);
+  keytok::cli::setup_serve(app, exit_code);
 
   // CLI11 would only say "a subcommand is required"; name the word it did not know.
   if (argc > 1 && argv[1][0] != '-') {
