@@ -124,10 +124,10 @@ int count_nesting_violations(const FitReport& report) {
   return violations;
 }
 
-class ReliabilityRecovery : public ::testing::TestWithParam<int> {};
+class ReliabilityRecovery : public ::testing::TestWithParam<SimCase> {};
 
 TEST_P(ReliabilityRecovery, TrueParametersLieInsideProfileIntervals) {
-  const SimCase c = sim_cases()[GetParam()];
+  const SimCase& c = GetParam();
   SCOPED_TRACE(reliability_model_name(c.model));
   std::vector<int> covered(c.truth.size(), 0);
   std::vector<std::string> names(c.truth.size());
@@ -160,7 +160,7 @@ TEST_P(ReliabilityRecovery, TrueParametersLieInsideProfileIntervals) {
 }
 
 TEST_P(ReliabilityRecovery, GeneratingModelWinsOnAic) {
-  const SimCase c = sim_cases()[GetParam()];
+  const SimCase& c = GetParam();
   SCOPED_TRACE(reliability_model_name(c.model));
   const int seeds = seeds_from_env(kSeeds);
   int wins = 0, strict = 0;
@@ -181,9 +181,9 @@ TEST_P(ReliabilityRecovery, GeneratingModelWinsOnAic) {
   EXPECT_GE(wins * 10, 9 * seeds);
 }
 
-INSTANTIATE_TEST_SUITE_P(EachModel, ReliabilityRecovery, ::testing::Range(0, 6),
-                         [](const ::testing::TestParamInfo<int>& info) {
-                           std::string name = reliability_model_name(sim_cases()[info.param].model);
+INSTANTIATE_TEST_SUITE_P(EachModel, ReliabilityRecovery, ::testing::ValuesIn(sim_cases()),
+                         [](const ::testing::TestParamInfo<SimCase>& info) {
+                           const std::string name = reliability_model_name(info.param.model);
                            std::string out;
                            bool up = true;
                            for (const char ch : name) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct SimCase {
   std::vector<int> lengths;                     // task lengths of the simulated sweep
   int per_length = 0;                           // trials per length
 };
+
+/// Lets GoogleTest print a case by its generating model instead of its bytes.
+inline void PrintTo(const SimCase& c, std::ostream* os) { *os << reliability_model_name(c.model); }
 
 /// Sweep designs. "Small" is a realistic one-hour sweep; the others are what the harder model
 /// pairs need (see sim_cases and docs/reliability.md, "Validation").
