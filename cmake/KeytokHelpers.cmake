@@ -12,7 +12,9 @@ function(keytok_add_test name)
   keytok_set_warnings(${name})
   # Tests keep keytok's cache (model identities, automatic calibrations) inside the build tree:
   # a fresh build starts from nothing, as a new user does, and never touches ~/.cache/keytok.
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+  # NO_PRETTY_VALUES: every INSTANTIATE_TEST_SUITE_P names its cases (".../smollm2"); without it
+  # CMake appends gtest's "# GetParam() = ..." comment to such names.
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 NO_PRETTY_VALUES
     PROPERTIES LABELS "${ARG_LABELS}" ENVIRONMENT "KEYTOK_CACHE=${CMAKE_BINARY_DIR}/test-cache")
 endfunction()
 

@@ -42,7 +42,7 @@ struct Analysis {
   std::string text;          // the analysed text (given, or generated)
   std::string rule;          // detector rule, e.g. "entropy >= 2.000 nats"
   std::string rule_source;   // "default rule" or "calibration FILE"
-  std::string stop_reason;   // generate: "eog" or "length"; text: ""
+  std::string stop_reason;   // generate: "eog", "length" or "context" (full); text: ""
   int n_prompt_tokens = 0;   // tokens of context before the analysed ones
   int n_windows = 1;         // text mode: context windows used
   int n_unscored = 0;        // text tokens without a prediction (first token, no BOS, no prompt)

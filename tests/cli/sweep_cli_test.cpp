@@ -1,14 +1,11 @@
 // keytok sweep end to end: results lines, a real kill mid-run, --resume, report.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
+#include <csignal>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
-#include <thread>
 
 #include "cli/cli_runner.hpp"
 
@@ -66,78 +63,100 @@ TEST(CliSweep, WritesHeaderAndOneLinePerTrial) {
   }
   EXPECT_EQ(n, 4);
   // Running again without --resume must refuse rather than mix two runs.
-  const CliRun again = run_keytok({"sweep", "-m", model, "--tasks", tasks, "-o", out, "--max-tokens", "12"});
-  EXPECT_NE(again.exit_code, 0);
-  EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+  EXPECT_TRUE(exits_with(run_keytok({"sweep", "-m", model, "--tasks", tasks, "-o", out, "--max-tokens", "12"}), 1,
+                         "keytok sweep: error: " + out + " already exists; pass --resume to continue it, or -o a "
+                         "new file\n"));
   // Resuming with other settings must refuse too.
-  const CliRun other = run_keytok({"sweep", "-m", model, "--tasks", tasks, "-o", out, "--max-tokens", "13", "--resume"});
-  EXPECT_NE(other.exit_code, 0);
-  EXPECT_NE(other.err.find("other settings"), std::string::npos) << other.err;
+  EXPECT_TRUE(exits_with(
+      run_keytok({"sweep", "-m", model, "--tasks", tasks, "-o", out, "--max-tokens", "13", "--resume"}), 1,
+      "keytok sweep: error: " + out + " was started with other settings ("));
 }
 
+// KEYTOK_DEBUG_KILL_AFTER_ROWS makes the kill certain: the sweep SIGKILLs itself right after
+// its 2nd trial line is flushed, so the test never races a sweep that finishes first.
 TEST(CliSweep, ResumesAfterARealKillWithoutLosingOrRepeatingTrials) {
   REQUIRE_MODEL(model);
   const std::string dir = temp_dir("sweep_kill");
-  const std::string tasks = make_tasks(dir, 5);  // 10 trials
+  const std::string tasks = make_tasks(dir, 3);  // 6 trials
   const std::string out = dir + "/results.jsonl";
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execl(KEYTOK_CLI_BINARY, "keytok", "sweep", "-m", model.c_str(), "--tasks", tasks.c_str(), "-o", out.c_str(),
-          "--max-tokens", "24", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // Kill it once at least two trials are on disk (and well before all ten are).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
-  while (count_trial_lines(out) < 2 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  const int before = count_trial_lines(out);
-  ASSERT_GE(before, 2);
-  ASSERT_LT(before, 10) << "the sweep finished before it could be killed";
+  const std::vector<std::string> args = {"sweep", "-m", model, "--tasks", tasks, "-o", out, "--max-tokens", "24"};
+  const CliRun killed = run_keytok(args, 300, {"KEYTOK_DEBUG_KILL_AFTER_ROWS=2"});
+  ASSERT_FALSE(killed.timed_out);
+  ASSERT_EQ(killed.signal, SIGKILL) << "exit code " << killed.exit_code << ": " << killed.err;
+  ASSERT_EQ(count_trial_lines(out), 2) << read_file(out);
+  const std::string before = read_file(out);
 
-  const CliRun r = run_keytok({"sweep", "-m", model, "--tasks", tasks, "-o", out, "--max-tokens", "24", "--resume"});
+  std::vector<std::string> resume = args;
+  resume.push_back("--resume");
+  const CliRun r = run_keytok(resume);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::istringstream in(read_file(out));
+  EXPECT_NE(r.err.find("resuming: 2 trials already in"), std::string::npos) << r.err;
+  const std::string after = read_file(out);
+  EXPECT_EQ(after.substr(0, before.size()), before);  // the killed run's lines stay as they were
+  std::istringstream in(after);
   std::string line;
   std::getline(in, line);  // header
   std::map<std::string, int> seen;
   while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const auto t = nlohmann::json::parse(line);  // no cut-off line remains
+    ASSERT_FALSE(line.empty());
+    const auto t = nlohmann::json::parse(line);
     ++seen[t["id"].get<std::string>() + "#" + std::to_string(t["sample"].get<int>())];
   }
-  EXPECT_EQ(seen.size(), 10u);
+  EXPECT_EQ(seen.size(), 6u);
   for (const auto& [key, n] : seen) EXPECT_EQ(n, 1) << key << " appears " << n << " times";
+}
+
+// A run killed in the middle of writing a line leaves half of it: --resume cuts it and runs
+// that trial again.
+TEST(CliSweep, ResumeDropsAHalfWrittenLastLine) {
+  REQUIRE_MODEL(model);
+  const std::string dir = temp_dir("sweep_partial");
+  const std::string tasks = make_tasks(dir, 1);  // 2 trials
+  const std::string out = dir + "/results.jsonl";
+  const std::vector<std::string> args = {"sweep", "-m", model, "--tasks", tasks, "-o", out, "--max-tokens", "24"};
+  const CliRun killed = run_keytok(args, 300, {"KEYTOK_DEBUG_KILL_AFTER_ROWS=1"});
+  ASSERT_EQ(killed.signal, SIGKILL) << "exit code " << killed.exit_code << ": " << killed.err;
+  const std::string whole = read_file(out);
+  ASSERT_EQ(count_trial_lines(out), 1) << whole;
+  write_file(out, whole + R"({"id":"count-2-0","family":"cou)");
+
+  std::vector<std::string> resume = args;
+  resume.push_back("--resume");
+  const CliRun r = run_keytok(resume);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string after = read_file(out);
+  EXPECT_EQ(after.substr(0, whole.size()), whole);
+  EXPECT_EQ(after.find(R"("family":"cou)" "\n"), std::string::npos) << after;
+  std::istringstream in(after);
+  std::string line;
+  std::getline(in, line);  // header
+  std::set<std::string> ids;
+  while (std::getline(in, line)) ids.insert(nlohmann::json::parse(line)["id"].get<std::string>());
+  EXPECT_EQ(ids.size(), 2u);
+  EXPECT_EQ(count_trial_lines(out), 2);
 }
 
 TEST(CliSweep, BadTaskFilesNameTheLine) {
   const std::string dir = temp_dir("sweep_bad");
   write_file(dir + "/bad.jsonl", "{\"id\":\"a\",\"prompt\":\"p\",\"answer\":\"x\",\"match\":\"exact\"}\n"
                                  "{\"id\":\"b\",\"prompt\":\"p\",\"answer\":\"x\",\"match\":\"fuzzy\"}\n");
-  const CliRun r = run_keytok({"sweep", "--tasks", dir + "/bad.jsonl", "-o", dir + "/o.jsonl"});
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("bad.jsonl:2"), std::string::npos) << r.err;
+  EXPECT_TRUE(exits_with(run_keytok({"sweep", "--tasks", dir + "/bad.jsonl", "-o", dir + "/o.jsonl"}), 1,
+                         "keytok sweep: error: " + dir + "/bad.jsonl:2: unknown match mode \"fuzzy\"; use exact, "
+                         "number, contains or regex\n"));
   write_file(dir + "/empty.jsonl", "");
-  const CliRun e = run_keytok({"sweep", "--tasks", dir + "/empty.jsonl", "-o", dir + "/o.jsonl"});
-  EXPECT_NE(e.exit_code, 0);
-  EXPECT_LT(e.exit_code, 124);
-  const CliRun samples = run_keytok({"sweep", "--tasks", dir + "/bad.jsonl", "--samples", "4"});
-  EXPECT_NE(samples.exit_code, 0);
-  EXPECT_NE(samples.err.find("--temp"), std::string::npos) << samples.err;
+  EXPECT_TRUE(exits_with(run_keytok({"sweep", "--tasks", dir + "/empty.jsonl", "-o", dir + "/o.jsonl"}), 1,
+                         "keytok sweep: error: " + dir + "/empty.jsonl: the file has no tasks (it is empty or blank)"));
+  EXPECT_TRUE(exits_with(run_keytok({"sweep", "--tasks", dir + "/bad.jsonl", "--samples", "4"}), 1,
+                         "keytok sweep: error: --samples > 1 needs sampling: pass --temp > 0 (greedy repeats "
+                         "itself)\n"));
 }
 
 TEST(CliSweep, ReportRejectsResultsOfAnotherVersion) {
   const std::string dir = temp_dir("sweep_ver");
   write_file(dir + "/old.jsonl", "{\"format\":\"keytok-sweep\",\"version\":7}\n");
-  const CliRun r = run_keytok({"sweep", "--report", dir + "/old.jsonl"});
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("version"), std::string::npos) << r.err;
+  EXPECT_TRUE(exits_with(run_keytok({"sweep", "--report", dir + "/old.jsonl"}), 1,
+                         "keytok sweep: error: " + dir + "/old.jsonl:1: sweep results version 7 is not supported "
+                         "(this keytok reads version 1)"));
 }
 
 }  // namespace

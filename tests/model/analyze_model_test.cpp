@@ -21,6 +21,33 @@ SessionParams small_session(int n_ctx = 1024, int n_seq_max = 1) {
 
 using AnalyzeModel = ModelTest;
 
+// The stop rules of Analyzer::generate (src/analyze/analyzer.cpp), tied to what was generated:
+// "length" iff all n_predict tokens were recorded; "eog" iff fewer, and the next sampled token
+// is end-of-generation (kept in `eog`, never in `tokens`); "context" iff fewer, and the next
+// token had no position left: prompt + recorded tokens = n_ctx + 1, because the last recorded
+// token is sampled from the previous position's logits but never decoded.
+void expect_stop_reason_fits(const Analysis& g, int n_predict, int n_ctx, const Model& model) {
+  const int n = static_cast<int>(g.tokens.size());
+  for (const TokenRecord& t : g.tokens) EXPECT_FALSE(model.is_eog(t.id)) << "at " << t.index;
+  if (g.stop_reason == "length") {
+    EXPECT_EQ(n, n_predict);
+    EXPECT_FALSE(g.eog.has_value());
+    EXPECT_LE(g.n_prompt_tokens + n, n_ctx + 1);
+  } else if (g.stop_reason == "eog") {
+    EXPECT_LT(n, n_predict);
+    ASSERT_TRUE(g.eog.has_value());
+    EXPECT_TRUE(model.is_eog(g.eog->id));
+    EXPECT_EQ(g.eog->index, n);
+    EXPECT_LE(g.n_prompt_tokens + n, n_ctx);
+  } else if (g.stop_reason == "context") {
+    EXPECT_LT(n, n_predict);
+    EXPECT_FALSE(g.eog.has_value());
+    EXPECT_EQ(g.n_prompt_tokens + n, n_ctx + 1);
+  } else {
+    ADD_FAILURE() << "unknown stop reason '" << g.stop_reason << "'";
+  }
+}
+
 TEST_P(AnalyzeModel, IsDeterministicRunToRun) {
   auto session = Session::create(model_, small_session()).value();
   Analyzer analyzer(*session, KeyTokenDetector{});
@@ -168,8 +195,48 @@ TEST_P(AnalyzeModel, GenerationRecordsTheGreedyChoice) {
     text += t.piece;
   }
   EXPECT_EQ(text, g.text);
-  EXPECT_TRUE(g.stop_reason == "eog" || g.stop_reason == "length");
+  expect_stop_reason_fits(g, 16, session->n_ctx(), *model_);
   EXPECT_EQ(session->live_branches(), 0);
+}
+
+// Each way generation ends, on a run that must end that way (greedy, so each run is fixed).
+// A raw run of "a a a ..." continues with " a", never with end-of-generation.
+TEST_P(AnalyzeModel, StopReasonSaysHowGenerationEnded) {
+  auto session = Session::create(model_, small_session(256)).value();
+  Analyzer analyzer(*session, KeyTokenDetector{});
+  const int n_ctx = session->n_ctx();
+  auto length = analyzer.generate({.prompt = "a a a a a a a a", .n_predict = 4, .raw = true}).value();
+  EXPECT_EQ(length.stop_reason, "length") << length.text;
+  expect_stop_reason_fits(length, 4, n_ctx, *model_);
+
+  // A prompt that leaves 6 positions free: the 7th generated token finds no room.
+  auto a_run = [](int n) {
+    std::string text = "a";
+    for (int i = 1; i < n; ++i) text += " a";
+    return text;
+  };
+  int lo = 1, hi = n_ctx;  // the longest run whose prompt takes at most n_ctx - 6 tokens
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (model_->encode_prompt(a_run(mid), true).value().size() <= static_cast<std::size_t>(n_ctx - 6)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  const std::string filler = a_run(lo);
+  auto context = analyzer.generate({.prompt = filler, .n_predict = 64, .raw = true}).value();
+  EXPECT_EQ(context.stop_reason, "context") << context.text;
+  EXPECT_EQ(context.n_prompt_tokens, n_ctx - 6);
+  EXPECT_EQ(context.tokens.size(), 7u);
+  expect_stop_reason_fits(context, 64, n_ctx, *model_);
+
+  // Only an instruction model (one with a chat template) ends its answer; Gemma 3 270M here is
+  // the base model and never does.
+  if (!model_->has_chat_template()) return;
+  auto eog = analyzer.generate({.prompt = "What is 2 + 2?", .n_predict = 32}).value();
+  EXPECT_EQ(eog.stop_reason, "eog") << eog.text;
+  expect_stop_reason_fits(eog, 32, n_ctx, *model_);
 }
 
 TEST_P(AnalyzeModel, ForkSharesHistoryAndCloseFreesCells) {

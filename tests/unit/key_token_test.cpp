@@ -5,12 +5,18 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <random>
 #include <vector>
 
 #include "keytok/key_token.hpp"
 
 namespace keytok {
+
+// GoogleTest prints a KeyRule parameter by name ("entropy") instead of its bytes; found by ADL,
+// so it lives in KeyRule's namespace (internal linkage: test-only).
+static void PrintTo(KeyRule rule, std::ostream* os) { *os << key_rule_name(rule); }
+
 namespace {
 
 TEST(KeyTokenDetector, FlagsUniformDistributionNotOneHot) {

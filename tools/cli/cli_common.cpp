@@ -1,6 +1,8 @@
 // Shared flag groups, model loading and detector selection for the subcommands.
 #include "cli_common.hpp"
 
+#include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -18,12 +20,14 @@ void add_model_options(CLI::App* cmd, ModelOptions& opts) {
   opts.model.path = default_model_path();
   cmd->add_option("-m,--model", opts.model.path,
                   "GGUF model file, or a known model's name (see `keytok models`)")->capture_default_str();
-  cmd->add_option("--ctx", opts.session.n_ctx, "Context size in tokens (0 = the model's training context)")
+  cmd->add_option("--ctx", opts.session.n_ctx,
+                  "Context size in tokens, rounded up to a multiple of 256 by llama.cpp "
+                  "(0 = the model's training context)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("-t,--threads", opts.session.n_threads, "CPU threads (0 = physical cores)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--gpu-layers", opts.model.n_gpu_layers, "Layers to offload to a GPU backend (-1 = all)")
       ->capture_default_str()
       ->check(CLI::Range(-1, 100000));
@@ -39,7 +43,7 @@ void add_detector_options(CLI::App* cmd, DetectorSpec& spec) {
   cmd->add_option("--key-rule", spec.rule, "Key-token rule: entropy, margin, both or either")
       ->check(CLI::IsMember({"entropy", "margin", "both", "either"}));
   cmd->add_option("--entropy-threshold", spec.entropy_threshold_nats, "Key when entropy >= this (nats)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least_real(0));
   cmd->add_option("--margin-threshold", spec.margin_threshold, "Key when top1-top2 probability <= this")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--no-auto-calibrate{false}", spec.auto_calibrate,
@@ -51,7 +55,7 @@ void add_sampling_options(CLI::App* cmd, SamplingParams& params) {
   cmd->add_option("--temp", params.temperature, "Sampling temperature (0 = greedy)")
       ->capture_default_str()->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--top-k", params.top_k, "Sampling top-k (0 = off)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--top-p", params.top_p, "Sampling top-p")->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--min-p", params.min_p, "Sampling min-p")->capture_default_str()
@@ -109,6 +113,15 @@ Result<std::string> read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+void simulate_kill_after_rows(std::int64_t rows_written) {
+  const char* value = std::getenv("KEYTOK_DEBUG_KILL_AFTER_ROWS");
+  if (value == nullptr) return;
+  char* end = nullptr;
+  const long long n = std::strtoll(value, &end, 10);
+  // SIGKILL, not exit(): no destructor, flush or handler runs, as when the OOM killer strikes.
+  if (end != value && *end == '\0' && n >= 1 && rows_written >= n) std::raise(SIGKILL);
+}
+
 int fail(std::string_view cmd, const Status& status) {
   std::fprintf(stderr, "keytok %.*s: error: %s\n", static_cast<int>(cmd.size()), cmd.data(),
                status.message().c_str());
@@ -127,6 +140,34 @@ CLI::Validator open_unit_interval() {
         return "must be a number strictly between 0 and 1 (e.g. 0.08), got " + s;
       },
       "FRACTION in (0,1)");
+}
+
+// CLI11's NonNegativeNumber and PositiveNumber print DBL_MAX, 309 digits, as the maximum.
+CLI::Validator at_least(std::int64_t min) {
+  return CLI::Validator(
+      [min](std::string& s) -> std::string {
+        std::int64_t v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec == std::errc() && end == s.data() + s.size() && v >= min) return {};
+        if (ec == std::errc() && end == s.data() + s.size()) return fmt::format("must be >= {} (got {})", min, s);
+        return fmt::format("must be a whole number >= {} (got {})", min, s);
+      },
+      min == 0 ? "NONNEGATIVE" : min == 1 ? "POSITIVE" : fmt::format(">= {}", min));
+}
+
+CLI::Validator at_least_real(double min) {
+  return CLI::Validator(
+      [min](std::string& s) -> std::string {
+        try {
+          std::size_t used = 0;
+          const double v = std::stod(s, &used);
+          if (used == s.size() && v >= min) return {};
+          if (used == s.size()) return fmt::format("must be >= {:g} (got {})", min, s);
+        } catch (...) {
+        }
+        return fmt::format("must be a number >= {:g} (got {})", min, s);
+      },
+      min == 0 ? "NONNEGATIVE" : fmt::format(">= {:g}", min));
 }
 
 }  // namespace keytok::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,10 +50,24 @@ Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shar
 /// Reads a file ("-" = stdin) into a string. not_found / io_error with the path.
 Result<std::string> read_text(const std::string& path);
 
+/// Debugging hook for testing --resume (`sweep`, `bench`): when the environment variable
+/// KEYTOK_DEBUG_KILL_AFTER_ROWS=N (N >= 1) is set, raises SIGKILL on this process once
+/// `rows_written`, the result rows this run has finished (each already written and flushed when
+/// the command writes a file), reaches N; so a test kills a run right after an exact row. Does
+/// nothing when the variable is unset or not a positive number.
+void simulate_kill_after_rows(std::int64_t rows_written);
+
 /// Prints "keytok <cmd>: error: <message>" to stderr and returns exit code 1.
 int fail(std::string_view cmd, const Status& status);
 
 /// A CLI11 validator for fractions strictly between 0 and 1.
 CLI::Validator open_unit_interval();
+
+/// A CLI11 validator for whole numbers >= `min` (counts, sizes, token limits). CLI11 puts the
+/// flag in front: "--generate: must be >= 1 (got -5)".
+CLI::Validator at_least(std::int64_t min);
+
+/// The same for real numbers (thresholds): "--entropy-threshold: must be >= 0 (got -1)".
+CLI::Validator at_least_real(double min);
 
 }  // namespace keytok::cli

@@ -96,7 +96,7 @@ void setup_analyze(CLI::App& app, int& exit_code) {
   cmd->add_option("--text", o->text_file, "Score this text file (teacher forcing); - reads stdin");
   cmd->add_option("-p,--prompt", o->prompt, "User prompt: generation input, or the context the text answers");
   cmd->add_option("-n,--generate", o->generate, "Generate up to N tokens from --prompt and analyze them")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_flag("--raw", o->raw, "Do not apply the model's chat template");
   add_sampling_options(cmd, o->gen.sampling);
   cmd->add_option("--top", o->top, "Alternatives kept per token")->capture_default_str()

@@ -115,6 +115,7 @@ int run_bench(const BenchOptions& o) {
       }
       rows.push_back(std::move(row));
       progress.tick();
+      simulate_kill_after_rows(progress.done());  // KEYTOK_DEBUG_KILL_AFTER_ROWS
     }
   }
   progress.finish();
@@ -144,7 +145,7 @@ void setup_bench(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", o->output, "Append one JSON line per run to FILE");
   cmd->add_flag("--resume", o->resume, "Continue an existing -o file, skipping runs it holds");
   cmd->add_option("--html", o->html, "Write an accuracy-against-tokens plot to FILE");
-  cmd->add_option("--limit", o->limit, "Use the first N tasks only (0 = all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit", o->limit, "Use the first N tasks only (0 = all)")->check(at_least(0));
   cmd->add_flag("--raw", o->raw, "Do not apply the model's chat template");
   add_strategy_options(cmd, o->strategy);
   cmd->footer(

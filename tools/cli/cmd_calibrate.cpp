@@ -126,7 +126,7 @@ void setup_calibrate(CLI::App& app, int& exit_code) {
                   "with \"prompt\"), or `builtin` for keytok's 52-prompt set");
   cmd->add_option("--text", o->text_file, "Calibrate on a given text instead, teacher-forced (- = stdin)");
   cmd->add_option("--generate", o->gen.n_predict, "--prompts: tokens per answer at most")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(at_least(1));
   cmd->add_option("--parallel", o->gen.n_parallel, "--prompts: answers decoded together in one batch")
       ->capture_default_str()->check(CLI::Range(1, 64));
   add_sampling_options(cmd, o->gen.sampling);

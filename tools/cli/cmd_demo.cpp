@@ -95,7 +95,7 @@ void setup_demo(CLI::App& app, int& exit_code) {
   add_detector_options(cmd, o->detector);
   cmd->add_option("-p,--prompt", o->prompt, "Prompt to use instead of the built-in one");
   cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate at most")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("-o,--output", o->output, "HTML report path")->capture_default_str();
   cmd->footer("Example:\n  keytok demo            # default model, writes ./report.html");
   cmd->callback([o, &exit_code] { exit_code = run_demo(*o); });

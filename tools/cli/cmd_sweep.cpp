@@ -128,6 +128,7 @@ int run_sweep(const SweepOptions& o) {
         return fail(kCmd, st);
       }
       progress.tick();
+      simulate_kill_after_rows(progress.done());  // KEYTOK_DEBUG_KILL_AFTER_ROWS
     }
   }
   progress.finish();
@@ -151,9 +152,9 @@ void setup_sweep(CLI::App& app, int& exit_code) {
   add_sampling_options(cmd, o->sweep.sampling);
   cmd->add_option("--max-tokens", o->sweep.max_tokens,
                   "Tokens per trial at most (0 = 2x the reference + 16, or 256 without one)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(at_least(0));
   cmd->add_flag("--raw", o->sweep.raw, "Do not apply the model's chat template");
-  cmd->add_option("--limit", o->limit, "Run only the first N tasks")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit", o->limit, "Run only the first N tasks")->check(at_least(0));
   cmd->add_option("--report", o->report_only, "Only print the report of an existing results file");
   cmd->add_option("--report-json", o->report_json, "Also write the report as JSON to FILE");
   cmd->footer(

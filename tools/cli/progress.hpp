@@ -14,6 +14,8 @@ class Progress {
            std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
   /// Marks one more unit done and redraws (at most ~10 times a second).
   void tick();
+  /// Units marked done so far.
+  long done() const { return done_; }
   /// Ends the line (when drawing).
   void finish();
 

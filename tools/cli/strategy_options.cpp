@@ -8,7 +8,7 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
   cmd->add_option("--budget", p.budget_tokens, "Generated tokens over all paths at most (0 = unlimited)")
       ->capture_default_str();
   cmd->add_option("--max-tokens", p.max_tokens, "Tokens per path at most")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   // sample, sc and deepconf sample; path i of a run draws with seed + i.
   add_sampling_options(cmd, p.sampling);
   cmd->add_option("--combine", o.combine, "How paths become one answer: majority, weighted or best")
