@@ -46,6 +46,9 @@ int run_serve(ServeOptions& o) {
         p.request_limits.max_paths, p.limits.sequences)));
   }
 
+  // A client that hangs up mid-stream must cost an EPIPE on that socket, not the process
+  // (httplib sends without MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   // SIGINT and SIGTERM go to one thread that asks the server to stop; every other thread
   // (llama.cpp's, httplib's) inherits the blocked mask.
   sigset_t signals;

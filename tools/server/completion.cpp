@@ -172,7 +172,8 @@ struct Run {
         ordered_json j = {{"type", "token"}, {"path", e.path}};
         TokenNote n{.id = e.stats->token, .piece = std::string(e.piece), .logprob = e.stats->logprob,
                     .entropy = e.stats->entropy, .margin = e.stats->margin, .key = e.key, .top = e.stats->top};
-        for (auto& item : token_json(n).items()) j[item.key()] = item.value();
+        const ordered_json fields = token_json(n);  // a named object: items() refers into it
+        for (const auto& item : fields.items()) j[item.key()] = item.value();
         return j;
       }
       case StrategyEventKind::fork: {
