@@ -43,15 +43,23 @@ endif()
 #   time from the executable's directory. The AMX variant (sapphirerapids) is built but left out
 #   of that directory unless KEYTOK_AMX, so it can never be picked.
 # - Neither: ggml's generic x86-64 build (AVX2/FMA/F16C, no -march=native).
+# BUILD_SHARED_LIBS is set as a normal variable, which shadows the user's cache entry for the
+# subproject only: it is put back after add_subdirectory, and libkeytok's own type comes from
+# KEYTOK_SHARED (the user's choice, read in the top-level CMakeLists.txt).
 if(KEYTOK_PORTABLE)
-  set(BUILD_SHARED_LIBS ON CACHE BOOL "" FORCE)
+  set(BUILD_SHARED_LIBS ON)
   set(GGML_BACKEND_DL ON CACHE BOOL "" FORCE)
   set(GGML_CPU_ALL_VARIANTS ON CACHE BOOL "" FORCE)
   set(GGML_NATIVE OFF CACHE BOOL "" FORCE)
   set(KEYTOK_CPU_BUILD "portable (all CPU variants, picked at run time)")
 else()
   # Static, so the keytok binary has no RUNPATH puzzles (docs/llama-cpp-notes.md §1).
-  set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
+  set(BUILD_SHARED_LIBS OFF)
+  if(KEYTOK_SHARED)
+    # A shared libkeytok links these archives into itself: their objects must be
+    # position-independent (Debian's default -fPIE is not enough for a shared object).
+    set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+  endif()
   set(GGML_BACKEND_DL OFF CACHE BOOL "" FORCE)
   set(GGML_CPU_ALL_VARIANTS OFF CACHE BOOL "" FORCE)
   set(GGML_NATIVE ${KEYTOK_NATIVE} CACHE BOOL "" FORCE)
@@ -78,6 +86,7 @@ set(GGML_CUDA ${KEYTOK_CUDA} CACHE BOOL "" FORCE)
 set(GGML_CCACHE OFF CACHE BOOL "" FORCE)  # keytok sets the launcher itself
 # EXCLUDE_FROM_ALL: only what keytok links (and llama-batched-bench when asked) gets built.
 add_subdirectory(${KEYTOK_LLAMA_SOURCE_DIR} ${CMAKE_BINARY_DIR}/llama.cpp EXCLUDE_FROM_ALL SYSTEM)
+set(BUILD_SHARED_LIBS ${KEYTOK_SHARED})
 
 if(NOT KEYTOK_AMX)
   if(KEYTOK_PORTABLE)

@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 
 packages=(build-essential cmake ninja-build ccache git unzip python3 python3-pip
   libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev libnlopt-cxx-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev pkg-config doxygen)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -63,11 +63,11 @@ struct DetectorEvents {
 Result<KeyTokenDetector> resolve_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,
                                           int n_threads, const DetectorEvents& events = {});
 
-/// <model path>.keytok-calibration.json: where `keytok calibrate` writes by default.
+/// `<model path>.keytok-calibration.json`: where `keytok calibrate` writes by default.
 std::string sidecar_calibration_path(const std::string& model_path);
 
 /// Where the automatic calibration of a model file with this SHA-256 is cached:
-/// cache_dir()/calibrations/<sha256>.<builtin_prompt_set_id()>.json.
+/// `cache_dir()/calibrations/<sha256>.<builtin_prompt_set_id()>.json`.
 std::string auto_calibration_path(const std::string& model_sha256);
 
 /// The calibration `model` would use without flags (step 2, and step 4 when `automatic`), and its

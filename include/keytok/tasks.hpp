@@ -111,7 +111,7 @@ std::optional<std::string> extract_answer(MatchMode mode, std::string_view outpu
 /// when `text`, trimmed, is not exactly one number. Used for `number` answers.
 std::optional<std::string> canonical_number(std::string_view text);
 
-/// `text` without leading and trailing ASCII whitespace (space, \t, \n, \r, \f, \v).
+/// `text` without leading and trailing ASCII whitespace (space, `\t`, `\n`, `\r`, `\f`, `\v`).
 std::string_view trim_whitespace(std::string_view text);
 
 // ---------------------------------------------------------------------------------------------
