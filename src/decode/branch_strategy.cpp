@@ -32,9 +32,8 @@ class BranchStrategy final : public Strategy {
     while (!runner.live().empty()) {
       for (int l = static_cast<int>(runner.live().size()) - 1; l >= 0; --l) {
         const TokenStats st = runner.pick(l);
-        const bool key = detector_.is_key(st);
-        if (key && may_fork(runner, l, out)) KEYTOK_RETURN_IF_ERROR(fork(runner, l, st, out));
-        runner.append(l, st, key);
+        if (runner.is_key(st) && may_fork(runner, l, out)) KEYTOK_RETURN_IF_ERROR(fork(runner, l, st, out));
+        runner.append(l, st);
       }
       KEYTOK_RETURN_IF_ERROR(runner.step());
       prune(runner);

@@ -22,6 +22,7 @@ std::optional<std::string> default_extract(std::string_view text) {
 PathRunner::PathRunner(DecodeTarget& session, const StrategyParams& params, const GenerateRequest& request,
                        GenerationResult& out)
     : session_(session), params_(params), request_(request), out_(out),
+      detector_(params.branch.detector),
       top_k_(std::max({20, params.deepconf.top_k, params.branch.alternatives})),
       start_(std::chrono::steady_clock::now()) {
   out_.strategy = params.name();
@@ -142,7 +143,7 @@ Result<int> PathRunner::fork_path(int from, const TokenStats& stats) {
   lp.sampler.emplace(std::move(*sampler));
   live_.push_back(std::move(lp));
   const int l = static_cast<int>(live_.size()) - 1;
-  append(l, stats, /*key=*/false);
+  append(l, stats);
   return l;
 }
 
@@ -157,7 +158,8 @@ TokenStats PathRunner::stats_for(int l, token_id t) {
   return compute_token_stats(logits_for(l), t, top_k_);
 }
 
-bool PathRunner::append(int l, const TokenStats& stats, bool key) {
+bool PathRunner::append(int l, const TokenStats& stats) {
+  const bool key = detector_.is_key(stats);
   if (session_.is_eog(stats.token)) {
     finish(l, "eog");
     return false;

@@ -51,8 +51,13 @@ class PathRunner {
 
   /// Records `stats.token` on live path `l`: an end-of-generation token finishes it ("eog"),
   /// otherwise the token is appended (one budget token) and becomes pending, or the path
-  /// finishes at max_tokens ("length"). Returns whether the path is still live.
-  bool append(int l, const TokenStats& stats, bool key = false);
+  /// finishes at max_tokens ("length"). Returns whether the path is still live. The position's
+  /// key flag is the detector's (params.branch.detector) for every strategy, so that
+  /// annotations mean the same whichever strategy made the tokens.
+  bool append(int l, const TokenStats& stats);
+
+  /// Whether the detector flags the distribution `stats` came from.
+  bool is_key(const TokenStats& stats) const { return detector_.is_key(stats); }
 
   /// One batched decode of every pending token. A path at the context's end finishes with
   /// "context"; a full KV pool finishes all pending paths with "kv_full". aborted when the
@@ -99,6 +104,7 @@ class PathRunner {
   std::vector<LivePath> live_;
   std::vector<Branch> step_branches_;
   std::vector<token_id> step_tokens_;
+  KeyTokenDetector detector_;
   int top_k_ = 20;
   std::chrono::steady_clock::time_point start_;
 };

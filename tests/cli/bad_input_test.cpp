@@ -170,8 +170,8 @@ TEST(CliBadInput, BadCalibrationFile) {
 
 // The subcommands `keytok --help` lists, in its order; the test below fails when one is added
 // or removed without updating this list.
-const std::vector<std::string> kSubcommands = {"analyze", "calibrate", "demo",  "tasks", "fit",
-                                               "sweep",   "generate",  "bench", "models"};
+const std::vector<std::string> kSubcommands = {"analyze",  "calibrate", "demo",   "tasks", "fit",
+                                               "sweep",    "generate",  "bench",  "models", "serve"};
 
 TEST(CliHelp, TopLevelHelpListsEverySubcommand) {
   const CliRun top = run_keytok({"--help"});
@@ -215,6 +215,24 @@ TEST(CliHelp, EverySubcommandRejectsAnUnknownFlagAndNamesMissingArguments) {
   EXPECT_TRUE(exits_with(run_keytok({"fit"}), kRequiredError, "input is required\n"));
   EXPECT_TRUE(exits_with(run_keytok({"generate"}), kRequiredError, "--prompt is required\n"));
   EXPECT_TRUE(exits_with(run_keytok({"bench"}), kRequiredError, "--tasks is required\n"));
+}
+
+}  // namespace
+}  // namespace keytok::testing
+
+namespace keytok::testing {
+namespace {
+
+// `serve` refuses what cannot work before it loads anything.
+TEST(CliServe, BadSettingsFailBeforeLoading) {
+  EXPECT_TRUE(exits_with(run_keytok({"serve", "--max-paths", "100", "--sequences", "64"}), 1,
+                         "keytok serve: error: --max-paths 100 exceeds --sequences 64; a request could never be "
+                         "admitted\n"));
+  EXPECT_TRUE(exits_with(run_keytok({"serve", "--web-dir", "/no/such/dir"}), 1,
+                         "keytok serve: error: --web-dir /no/such/dir is not a directory\n"));
+  EXPECT_TRUE(exits_with(run_keytok({"serve", "--port", "70000"}), kValidationError,
+                         "--port: Value 70000 not in range 0 to 65535\n"));
+  EXPECT_TRUE(exits_with(run_keytok({"serve", "-m", "/no/such/model.gguf"}), 1, "model file not found"));
 }
 
 }  // namespace

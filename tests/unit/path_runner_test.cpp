@@ -354,7 +354,7 @@ TEST(StrategyEvents, AForkIsAnnouncedBeforeItsChildrenDecode) {
   // forced token, then the parent's own token, flagged key.
   ASSERT_GE(events.size(), 3u);
   EXPECT_EQ(events[0].rfind("fork:0:", 0), 0u);
-  EXPECT_EQ(events[1], "token:1:b");
+  EXPECT_EQ(events[1], "token:1:b*");  // the same distribution as the parent's: key too
   EXPECT_EQ(events[2], "token:0:a*");
   EXPECT_EQ(events.back(), "vote:af");
   int ends = 0;
@@ -401,6 +401,30 @@ TEST(PathRunner, AStopStringEndsThePathAndIsCutFromItsText) {
   EXPECT_EQ(r->paths[0].tokens.size(), 4u);  // a b c a: the stop string is complete
   EXPECT_EQ(r->text, "ab");
   EXPECT_EQ(target.open_sequences(), 0);
+}
+
+}  // namespace
+}  // namespace keytok
+
+namespace keytok {
+namespace {
+
+TEST(PathRunner, EveryStrategyFlagsKeyTokensWithTheDetector) {
+  // The first position is uncertain (0.55 / 0.40), the rest near-certain.
+  for (const char* spec : {"greedy", "sc:2", "deepconf:2", "branch"}) {
+    testing::ScriptedTarget target(fork_once);
+    StrategyParams p = parse_strategy(spec).value();
+    p.branch.detector.entropy_threshold_nats = 0.5f;
+    p.branch.max_paths = p.branch.max_live = 1;  // branch: flags, but no fork
+    auto strategy = make_strategy(p).value();
+    auto r = strategy->run(target, GenerateRequest{.prompt = "hi"});
+    ASSERT_TRUE(r.ok()) << spec << ": " << r.status().to_string();
+    for (const PathResult& path : r->paths) {
+      ASSERT_FALSE(path.key.empty()) << spec;
+      EXPECT_TRUE(path.key[0]) << spec;
+      for (std::size_t i = 1; i < path.key.size(); ++i) EXPECT_FALSE(path.key[i]) << spec << " token " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -83,16 +83,20 @@ CalibrationProgressFn calibration_progress(std::optional<Progress>& bar) {
   };
 }
 
-Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,
-                                       const SessionParams& session) {
-  std::optional<Progress> bar;
+DetectorEvents detector_events(std::optional<Progress>& bar) {
   DetectorEvents events;
-  events.notice = [&](const std::string& text) {
+  events.notice = [&bar](const std::string& text) {
     if (bar) bar->finish(), bar.reset();
     std::fprintf(stderr, "keytok: %s\n", text.c_str());
   };
   events.progress = calibration_progress(bar);
-  auto det = resolve_detector(spec, model, session.n_threads, events);
+  return events;
+}
+
+Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,
+                                       const SessionParams& session) {
+  std::optional<Progress> bar;
+  auto det = resolve_detector(spec, model, session.n_threads, detector_events(bar));
   if (bar) bar->finish();
   return det;
 }

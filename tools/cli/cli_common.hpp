@@ -42,6 +42,10 @@ Result<std::shared_ptr<const Model>> load_model(const ModelOptions& opts);
 /// (one unit per answer), with its clock set to when the run began. Call bar->finish() after.
 CalibrationProgressFn calibration_progress(std::optional<Progress>& bar);
 
+/// Events for resolve_detector that tell the user on stderr when the model is calibrated
+/// automatically, drawing `bar` meanwhile (call bar->finish() after).
+DetectorEvents detector_events(std::optional<Progress>& bar);
+
 /// Builds the detector through resolve_detector (keytok/detector_setup.hpp), telling the user on
 /// stderr when the model is calibrated automatically, with a progress bar.
 Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,

@@ -40,9 +40,8 @@ int run_generate(const GenerateOptions& o) {
   auto session = Session::create(*model, sp);
   if (!session.ok()) return fail(kCmd, session.status());
 
-  const MatchMode mode = parse_match_mode(o.match).value_or(MatchMode::exact);
   GenerateRequest req{.prompt = o.prompt, .raw = o.raw,
-                      .extract = [mode](std::string_view t) { return extract_answer(mode, t); }};
+                      .extract = answer_extractor(parse_match_mode(o.match).value_or(MatchMode::exact))};
   auto r = (*strategy)->run(**session, req);
   if (!r.ok()) return fail(kCmd, r.status());
   if (o.json) {

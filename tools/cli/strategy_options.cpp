@@ -38,18 +38,11 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
 
 Result<StrategyParams> resolve_strategy(const StrategyOptions& o, const std::string& spec,
                                         const std::shared_ptr<const Model>& model, const SessionParams& session) {
-  auto p = parse_strategy(spec, o.base);
-  if (!p.ok()) return p.status();
-  auto combine = parse_combine_rule(o.combine);
-  if (!combine.ok()) return combine.status();
-  p->combine = *combine;
-  if (p->kind == StrategyKind::branch) {
-    auto det = make_detector(o.detector, model, session);
-    if (!det.ok()) return det.status();
-    p->branch.detector = det->params();
-    p->branch.detector_source = det->source();
-  }
-  KEYTOK_RETURN_IF_ERROR(p->validate());
+  std::optional<Progress> bar;
+  auto p = keytok::resolve_strategy(StrategySpec{.spec = spec, .base = o.base, .combine = o.combine,
+                                                 .detector = o.detector},
+                                    model, session.n_threads, detector_events(bar));
+  if (bar) bar->finish();
   return p;
 }
 

@@ -8,6 +8,7 @@
 
 #include "cli_common.hpp"
 #include "keytok/strategy.hpp"
+#include "keytok/strategy_setup.hpp"
 
 namespace keytok::cli {
 
@@ -20,8 +21,8 @@ struct StrategyOptions {
 /// --budget, --max-tokens, sampling, --combine, branch and deepconf knobs, detector flags.
 void add_strategy_options(CLI::App* cmd, StrategyOptions& opts);
 
-/// Parses one spec ("sc:8") on top of the flags; for branch, the detector comes from the flags or
-/// `model`'s calibration (made on first use, with `session`'s threads). Errors name the spec.
+/// keytok::resolve_strategy on the flags, telling the user on stderr when the model is
+/// calibrated for branch on first use (with a progress bar).
 Result<StrategyParams> resolve_strategy(const StrategyOptions& opts, const std::string& spec,
                                         const std::shared_ptr<const Model>& model, const SessionParams& session);
 

@@ -11,6 +11,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "keytok/strategy_setup.hpp"
+
 namespace keytok::server {
 
 namespace {
@@ -217,8 +219,7 @@ struct Run {
       g.raw = true;  // /v1/completions continues the text as given (OpenAI's completion API)
     }
     g.stop = req.stop;
-    const MatchMode mode = req.match;
-    g.extract = [mode](std::string_view t) { return extract_answer(mode, t); };
+    g.extract = answer_extractor(req.match);
     return g;
   }
 
@@ -256,7 +257,7 @@ std::variant<Admitted, ApiError> admit(ServerContext& ctx, ServeRequest request,
   auto tokens = request.chat ? model.encode_chat(request.messages) : model.encode_prompt(request.prompt, true);
   if (!tokens.ok()) return ApiError{.status = 400, .message = tokens.status().message(),
                                     .param = request.chat ? "messages" : "prompt"};
-  const int n_ctx = ctx.engine.stats().n_ctx;
+  const int n_ctx = ctx.engine.n_ctx();
   if (static_cast<int>(tokens->size()) + 1 > n_ctx) {
     return ApiError{.status = 400,
                     .message = fmt::format("the prompt is {} tokens but the server's context holds {}; shorten it",

@@ -101,6 +101,7 @@ class Engine {
   void stop_admitting();
 
   EngineStats stats() const;
+  int n_ctx() const { return session_->n_ctx(); }  // fixed at create; no lock needed
   const Model& model() const { return *model_; }
   const std::shared_ptr<const Model>& model_ptr() const { return model_; }
   const EngineLimits& limits() const { return limits_; }

@@ -1,0 +1,46 @@
+// keytok/strategy_setup.hpp: from what a user asked for (a spec such as "sc:8", the knobs, a
+// key-token rule, how answers compare) to the parameters of one strategy run. The CLI
+// (`generate`, `bench`) and the server (`serve`) take this one path, so a request means the same
+// whichever frontend it came through.
+//
+//   StrategySpec s{.spec = "branch"};
+//   auto params = keytok::resolve_strategy(s, model, /*n_threads=*/0).value();
+//   auto strategy = keytok::make_strategy(params).value();
+//   auto r = strategy->run(*session, {.prompt = "What is 17 + 25?",
+//                                     .extract = keytok::answer_extractor(MatchMode::number)});
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "keytok/detector_setup.hpp"
+#include "keytok/key_token.hpp"
+#include "keytok/model.hpp"
+#include "keytok/status.hpp"
+#include "keytok/strategy.hpp"
+#include "keytok/tasks.hpp"
+
+namespace keytok {
+
+/// A strategy as a user states it.
+struct StrategySpec {
+  std::string spec = "greedy";  // greedy, sample, sc:N, branch, deepconf:N
+  StrategyParams base;          // every knob but the kind and N
+  std::string combine;          // majority, weighted, best; empty = base.combine
+  DetectorSpec detector;        // branch's key-token rule (keytok/detector_setup.hpp)
+};
+
+/// Parses `spec.spec` onto `spec.base`, applies `combine`, gives branch `detector`'s rule and
+/// source, and validates. invalid_argument naming the spec or the bad knob.
+Result<StrategyParams> strategy_params(const StrategySpec& spec, const KeyTokenDetector& detector);
+
+/// The same, building the detector with resolve_detector (calibrating the model on first use,
+/// with `n_threads`; `events` reports that) only when the strategy needs one.
+Result<StrategyParams> resolve_strategy(const StrategySpec& spec, const std::shared_ptr<const Model>& model,
+                                        int n_threads, const DetectorEvents& events = {});
+
+/// The vote's answer extraction (GenerateRequest::extract) for a match mode: the trimmed text
+/// (exact), the last number (number), or the text itself (contains); see extract_answer.
+AnswerExtractor answer_extractor(MatchMode match);
+
+}  // namespace keytok
