@@ -14,7 +14,6 @@ Run by ctest (label server), or by hand:
 import http.client
 import json
 import math
-import os
 import socket
 import threading
 import time
@@ -457,6 +456,8 @@ class ApiTest(unittest.TestCase):
         chosen = paths[vote["chosen_path"]]
         self.assertEqual(len(k["tokens"]), chosen["n_tokens"])
         self.assertEqual("".join(t["token"] for t in k["tokens"]), chosen["text"])
+        self.assertEqual(chosen["key_positions"], [i for i, t in enumerate(k["tokens"]) if t["key"]])
+        self.assertEqual([t["key"] for t in k["tokens"]], [t["entropy"] >= threshold for t in k["tokens"]])
 
     def test_keytok_tree_false_leaves_the_tree_out(self):
         r = self.chat(messages=CHAT_QUESTION, max_tokens=6, temperature=0,
@@ -517,6 +518,26 @@ class ApiTest(unittest.TestCase):
         chunks = self.stream("/v1/completions", body)
         self.assertEqual(stream_text(chunks, chat=False), " 9, 10, 11,")
         self.assertEqual(finish_reasons(chunks), [(0, "stop")])
+
+    def test_characters_split_across_tokens(self):
+        # SmolLM2 spells Japanese byte by byte: most tokens hold part of a character. The text
+        # (whole or streamed) never shows a half character, except a last one cut by max_tokens.
+        body = dict(prompt="日本の首都は", max_tokens=16, temperature=0)
+        whole = self.complete(**body)["choices"][0]["text"]
+        self.assertNotIn("\ufffd", whole[:-1])
+        self.assertGreater(len(whole), 3)
+        chunks = self.stream("/v1/completions", body)
+        deltas = [ch["text"] for c in chunks for ch in c["choices"] if ch["text"]]
+        self.assertEqual("".join(deltas), whole)
+        for d in deltas[:-1]:
+            self.assertNotIn("\ufffd", d)
+        # Chat logprobs carry each token's bytes, which join into the content.
+        r = self.chat(messages=[{"role": "user", "content": "Say 日本 three times"}], max_tokens=16, temperature=0,
+                      logprobs=True)
+        content = r["choices"][0]["message"]["content"]
+        joined = b"".join(bytes(e["bytes"]) for e in r["choices"][0]["logprobs"]["content"])
+        self.assertEqual(joined.decode("utf-8", errors="replace"), content)
+        self.assertGreater(len(joined), len(content))  # multi-byte characters
 
     def test_stream_include_usage(self):
         body = dict(messages=CHAT_QUESTION, max_tokens=16, temperature=0,
@@ -607,16 +628,31 @@ class ApiTest(unittest.TestCase):
         self.assertGreater(contents[0], vote_at)
         self.assertEqual(stream_text(chunks, chat=True), whole["choices"][0]["message"]["content"])
 
-    def test_keytok_tree_forks_use_the_documented_alternative_fields(self):
-        # docs/server.md: "alternatives": [{"token": " 4", "id": 19, "prob": 0.4, "path": 1}], as the
-        # stream's fork events have them.
+    def test_keytok_tree_has_the_documented_fields(self):
+        # docs/server.md: the tree as `keytok generate --json` prints it; a fork alternative's
+        # `token` is the token id and `piece` its text (the stream's fork events use token/id).
         r = self.chat(messages=[{"role": "user", "content": "What is 7 times 6? Answer with a number."}],
                       max_tokens=8, temperature=0,
                       keytok={"strategy": "branch", "max-paths": 2, "max-live": 2})
-        forks = r["choices"][0]["keytok"]["tree"]["forks"]
-        self.assertGreaterEqual(len(forks), 1)
-        for a in forks[0]["alternatives"]:
-            self.assertEqual(set(a), {"token", "id", "prob", "path"})
+        k = r["choices"][0]["keytok"]
+        tree = k["tree"]
+        for key in ("strategy", "answer", "text", "paths", "forks", "vote", "cost"):
+            self.assertIn(key, tree)
+        self.assertEqual(tree["strategy"], "branch")
+        self.assertEqual(tree["cost"], k["cost"])
+        for p in tree["paths"]:
+            for key in ("id", "parent", "fork_index", "n_tokens", "text", "answer", "stop_reason", "votes",
+                        "mean_logprob", "confidence", "key_positions"):
+                self.assertIn(key, p)
+        self.assertEqual(tree["vote"]["rule"], "majority")
+        for t in tree["vote"]["tallies"]:
+            self.assertEqual(set(t), {"answer", "count", "weight"})
+        self.assertGreaterEqual(len(tree["forks"]), 1)
+        for a in tree["forks"][0]["alternatives"]:
+            self.assertEqual(set(a), {"token", "piece", "prob", "path"})
+            self.assertIsInstance(a["token"], int)
+            self.assertIsInstance(a["piece"], str)
+        self.assertEqual(tree["text"], r["choices"][0]["message"]["content"])
 
     # --- a client that hangs up ----------------------------------------------------------------
 

@@ -71,10 +71,22 @@ class KeytokServer:
                 raise RuntimeError(f"keytok serve did not exit {timeout} s after {sig!r}:\n{self.output()}")
         return self.proc.returncode
 
+    def wait(self, timeout=60):
+        """Waits for an exit that a signal already started; returns the exit code. (A second
+        signal would make the server exit at once, with code 1.)"""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"keytok serve did not exit within {timeout} s:\n{self.output()}")
+
     def __exit__(self, *exc):
         code = self.stop()
         if exc[0] is None and code != 0:
             raise RuntimeError(f"keytok serve exited with {code} after SIGTERM:\n{self.output()}")
+        if exc[0] is None:
+            os.unlink(self.log.name)  # kept only when something went wrong, for the reader
         return False
 
     def output(self):

@@ -65,11 +65,23 @@ int run_serve(ServeOptions& o) {
   std::thread waiter([&srv, &signals] {
     int sig = 0;
     sigwait(&signals, &sig);
-    if (sig != SIGUSR1) {
-      std::fprintf(stderr, "keytok serve: %s: finishing the requests in flight, then exiting\n",
-                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (sig == SIGUSR1) return srv.stop();
+    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    if (srv.loading()) {
+      // Nothing is in flight while the model loads or calibrates (which can take minutes and
+      // cannot be interrupted); a calibration in progress writes nothing until it is complete.
+      std::fprintf(stderr, "keytok serve: %s while loading: exiting\n", name);
+      std::fflush(stderr);
+      std::_Exit(0);
     }
+    std::fprintf(stderr, "keytok serve: %s: finishing the requests in flight (a second signal exits at once)\n",
+                 name);
     srv.stop();
+    sigwait(&signals, &sig);
+    if (sig == SIGUSR1) return;
+    std::fprintf(stderr, "keytok serve: second signal: exiting without waiting\n");
+    std::fflush(stderr);
+    std::_Exit(1);
   });
   const Status st = srv.run([](const std::string& text) { std::fprintf(stderr, "keytok serve: %s\n", text.c_str()); });
   pthread_kill(waiter.native_handle(), SIGUSR1);

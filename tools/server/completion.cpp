@@ -244,6 +244,13 @@ struct Run {
 
 ApiError run_error(const Status& st) {
   if (st.code() == StatusCode::aborted) return {.status = 400, .message = st.message(), .type = "cancelled"};
+  if (st.code() == StatusCode::kv_full) {
+    // The KV pool is shared by every request: no room now is a capacity problem, not a bug.
+    return {.status = 429,
+            .message = "the server's KV cache is full (its cells are shared by all requests in flight); retry "
+                       "later, or send a shorter prompt or fewer max_tokens",
+            .type = "server_busy"};
+  }
   if (st.code() == StatusCode::context_overflow || st.code() == StatusCode::invalid_argument) {
     return {.status = 400, .message = st.message()};
   }
@@ -395,7 +402,10 @@ void complete_stream(ServerContext& ctx, Admitted& admitted, std::atomic<bool>& 
       std::string& t = text[e.path];
       t += e.piece;
       const std::size_t hold = std::max(incomplete_utf8_tail(t), stop_prefix_tail(t, req.stop));
-      const std::size_t ready = t.size() - hold;
+      std::size_t ready = t.size() - hold;
+      // This token may complete a stop string (the path ends right after this event): never
+      // send the stop string itself.
+      for (const std::string& s : req.stop) ready = std::min(ready, t.find(s));
       if (ready > sent[e.path]) {
         send(chunk(ordered_json::array({delta_choice(e.path, t.substr(sent[e.path], ready - sent[e.path]))})));
         sent[e.path] = ready;
@@ -405,8 +415,17 @@ void complete_stream(ServerContext& ctx, Admitted& admitted, std::atomic<bool>& 
   Result<GenerationResult> r = strategy.ok() ? (*strategy)->run(*admitted.target, g)
                                              : Result<GenerationResult>(strategy.status());
   if (!r.ok()) {
-    if (gone || r.status().code() == StatusCode::aborted) {
+    if (gone) {
       ++ctx.metrics.requests_cancelled;
+      return;
+    }
+    if (r.status().code() == StatusCode::aborted) {
+      // Cancelled while the client still listens: the drain after SIGTERM ran out.
+      ++ctx.metrics.requests_cancelled;
+      send(ordered_json::parse(error_json({.status = 503,
+                                           .message = "the server is shutting down; the request was cancelled",
+                                           .type = "server_unavailable"})));
+      write("data: [DONE]\n\n");
       return;
     }
     const ApiError err = run_error(r.status());

@@ -44,7 +44,7 @@ std::string status_message(int status) {
     case 401: return "a valid API key is required: send Authorization: Bearer KEY";
     case 404: return "no such endpoint; see GET /v1/models, POST /v1/completions, POST /v1/chat/completions";
     case 405: return "method not allowed on this endpoint";
-    case 413: return "the request body is too large";
+    case 413: return "the request body is too large";  // with the limit: see routes()
     default: return fmt::format("HTTP {}", status);
   }
 }
@@ -78,12 +78,18 @@ struct HttpServer::Impl {
   }
 
   void routes();
+  std::string too_large() const {
+    return fmt::format("the request body is too large; this server takes at most {} bytes (--max-body)",
+                       params.max_body_bytes);
+  }
   void completion(const httplib::Request& req, httplib::Response& res, bool chat);
   void static_file(const std::string& name, httplib::Response& res);
 };
 
 void HttpServer::Impl::routes() {
   svr.set_payload_max_length(params.max_body_bytes);
+  // An idle keep-alive connection holds a worker (and a stop) for this long; clients reconnect.
+  svr.set_keep_alive_timeout(1);
   const std::size_t threads = static_cast<std::size_t>(params.limits.parallel + params.limits.queue + 4);
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
 
@@ -100,9 +106,11 @@ void HttpServer::Impl::routes() {
     return httplib::Server::HandlerResponse::Handled;
   });
   svr.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request&, httplib::Response& res) {
+      [this](const httplib::Request&, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        send_error(res, {.status = res.status, .message = status_message(res.status),
+        std::string message = status_message(res.status);
+        if (res.status == 413) message = too_large();
+        send_error(res, {.status = res.status, .message = message,
                          .type = res.status >= 500 ? "server_error" : "invalid_request_error"});
         return httplib::Server::HandlerResponse::Handled;
       }));
@@ -149,11 +157,20 @@ void HttpServer::Impl::routes() {
   });
   svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { completion(req, res, false); });
   svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { completion(req, res, true); });
-  for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
-    svr.Get(path, [](const httplib::Request&, httplib::Response& res) {
-      send_error(res, {.status = 405, .message = "use POST on this endpoint"});
-    });
-  }
+  // A known path with the wrong method is a 405 naming the right one, not a 404.
+  const auto wrong_method = [this](const char* path, const char* allowed, bool get, bool post) {
+    const auto handler = [allowed](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Allow", allowed);
+      send_error(res, {.status = 405, .message = fmt::format("use {} on this endpoint", allowed)});
+    };
+    if (get) svr.Get(path, handler);
+    if (post) svr.Post(path, handler);
+    svr.Put(path, handler);
+    svr.Delete(path, handler);
+    svr.Patch(path, handler);
+  };
+  for (const char* path : {"/v1/completions", "/v1/chat/completions"}) wrong_method(path, "POST", true, false);
+  for (const char* path : {"/v1/models", "/health", "/metrics", "/"}) wrong_method(path, "GET", false, true);
   svr.Get("/", [this](const httplib::Request&, httplib::Response& res) { static_file("index.html", res); });
   // One path segment of safe characters: nothing can climb out of the web folder.
   svr.Get(R"(/([A-Za-z0-9_-][A-Za-z0-9_.-]*))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -182,6 +199,10 @@ void HttpServer::Impl::completion(const httplib::Request& req, httplib::Response
   if (loading) {
     return send_error(res, {.status = 503, .message = "the model is still loading; retry when GET /health says ok",
                             .type = "server_unavailable"});
+  }
+  // httplib enforces the limit on Content-Length bodies only; a chunked body is checked here.
+  if (req.body.size() > params.max_body_bytes) {
+    return send_error(res, {.status = 413, .message = too_large()});
   }
   auto parsed = parse_request(req.body, chat, params.request_limits);
   if (const ApiError* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
@@ -295,6 +316,8 @@ Status HttpServer::run(const std::function<void(const std::string&)>& notice) {
   s.engine.reset();
   return result;
 }
+
+bool HttpServer::loading() const { return impl_->loading; }
 
 void HttpServer::stop() {
   Impl& s = *impl_;

@@ -190,8 +190,9 @@ std::variant<ServeRequest, ApiError> parse_request(std::string_view body, bool c
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    // nlohmann checks UTF-8 inside strings, so invalid UTF-8 lands here too.
+  } catch (const json::exception& e) {
+    // nlohmann checks UTF-8 inside strings, so invalid UTF-8 lands here too; so does a number
+    // too large for a double (out_of_range).
     return bad("", fmt::format("the request body is not valid JSON ({})", e.what()));
   }
   if (!j.is_object()) return bad("", "the request body must be a JSON object");

@@ -46,6 +46,8 @@ class HttpServer {
   /// From any thread: stop accepting, let the requests in flight finish (up to drain_seconds,
   /// then cancel them), and make run() return.
   void stop();
+  /// Whether the model is still loading (or calibrating); nothing is in flight then.
+  bool loading() const;
 
   struct Impl;
 
