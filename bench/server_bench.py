@@ -5,8 +5,10 @@ Both servers run the same model with the same threads, parallel slots and contex
 (never both at once, on a 2-core machine), at each concurrency in turn. Each of C clients sends R
 streaming greedy /v1/completions requests back to back; the script measures
 
-  throughput   generated tokens (content chunks) of all clients / wall time of the round
-  TTFT         request sent -> first content chunk, median over requests
+  throughput   generated tokens (usage.completion_tokens, every path's) of all clients / wall
+               time of the round
+  TTFT         request sent -> first content chunk, median over requests (for a keytok
+               strategy with several paths: the answer, which comes after the vote)
   inter-token  gap between content chunks of one request, median over all gaps
 
 and prints one Markdown table with the ratio keytok / llama-server (> 1: keytok is faster). With
@@ -66,8 +68,10 @@ def wait_ready(port, proc, timeout=600):
 
 
 def stream_request(port, prompt, max_tokens, extra=None):
-    """One streaming completion; returns (ttft_s, gaps_s list, n_tokens)."""
-    body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True}
+    """One streaming completion; returns (ttft_s, gaps_s list, n_tokens). n_tokens is the usage's
+    completion_tokens (every path's tokens for a keytok strategy), else the content chunks."""
+    body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}}
     body.update(extra or {})
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     t0 = time.perf_counter()
@@ -75,7 +79,7 @@ def stream_request(port, prompt, max_tokens, extra=None):
     r = c.getresponse()
     if r.status != 200:
         raise RuntimeError(f"HTTP {r.status}: {r.read()[:300]!r}")
-    ttft, last, gaps, n = None, None, [], 0
+    ttft, last, gaps, n, usage = None, None, [], 0, None
     for raw in r:
         line = raw.decode("utf-8", "replace").strip()
         if not line.startswith("data: "):
@@ -84,6 +88,8 @@ def stream_request(port, prompt, max_tokens, extra=None):
         if data == "[DONE]":
             break
         chunk = json.loads(data)
+        if chunk.get("usage"):
+            usage = chunk["usage"]["completion_tokens"]
         choices = chunk.get("choices") or []
         if not choices or not choices[0].get("text"):
             continue
@@ -95,7 +101,7 @@ def stream_request(port, prompt, max_tokens, extra=None):
         last = now
         n += 1
     c.close()
-    return ttft if ttft is not None else float("nan"), gaps, n
+    return ttft if ttft is not None else float("nan"), gaps, usage if usage is not None else n
 
 
 def round_of(port, clients, requests, max_tokens, extra=None):
@@ -177,8 +183,11 @@ def main():
                        "-np", str(a.parallel), "-c", str(a.ctx), "--kv-unified", "--no-webui", "-fa", "off"]
             proc = start(cmd, port)
             try:
-                round_of(port, 1, 1, 8)  # warm-up
-                row = round_of(port, c, a.requests, a.max_tokens)
+                # llama-server would otherwise reuse a slot's KV for a prompt it saw before
+                # (cache_prompt); keytok prefills every request, so compare like with like.
+                extra = {"cache_prompt": False} if name == "llama-server" else None
+                round_of(port, 1, 1, 8, extra)  # warm-up
+                row = round_of(port, c, a.requests, a.max_tokens, extra)
                 row["server"] = name
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)

@@ -98,6 +98,16 @@ class Session {
   /// branches and tokens have the same length; each branch at most once.
   Status step(std::span<const Branch> branches, std::span<const token_id> tokens);
 
+  /// One llama_decode over several branches: tokens[i] (at least one) are appended to
+  /// branches[i], with logits for each branch's last token. This is how a server prefills new
+  /// requests in the same decode as the next token of the running ones (llama-server's mixed
+  /// batches). All tokens must fit one batch (n_batch; invalid_argument otherwise, naming the
+  /// count). On kv_full or context_overflow no branch has advanced.
+  Status decode_batch(std::span<const Branch> branches, std::span<const std::span<const token_id>> tokens);
+
+  /// Tokens one llama_decode takes at most (n_batch as llama.cpp set it).
+  int n_batch() const;
+
   /// The branch's next-token logits from its most recent feed/step (or its parent's, just
   /// after fork), (n_vocab). Empty when none are available. Valid until the next decode.
   std::span<const float> logits(const Branch& branch) const;

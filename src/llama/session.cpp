@@ -182,35 +182,51 @@ Status Session::feed(const Branch& branch, std::span<const token_id> tokens,
 }
 
 Status Session::step(std::span<const Branch> branches, std::span<const token_id> tokens) {
-  auto& s = *impl_;
   if (branches.size() != tokens.size()) {
     return Status::invalid_argument("step needs one token per branch");
   }
-  if (branches.empty()) return Status::ok_status();
-  if (static_cast<int>(branches.size()) > s.n_batch) {
-    return Status::invalid_argument("step of " + std::to_string(branches.size()) +
-                                    " branches exceeds the batch size " + std::to_string(s.n_batch) +
-                                    "; raise n_batch (and --ctx)");
+  std::vector<std::span<const token_id>> one(tokens.size());
+  for (std::size_t i = 0; i < tokens.size(); ++i) one[i] = tokens.subspan(i, 1);
+  return decode_batch(branches, one);
+}
+
+Status Session::decode_batch(std::span<const Branch> branches, std::span<const std::span<const token_id>> tokens) {
+  auto& s = *impl_;
+  if (branches.size() != tokens.size()) {
+    return Status::invalid_argument("decode_batch needs one token list per branch");
   }
+  if (branches.empty()) return Status::ok_status();
+  std::size_t total = 0;
   for (std::size_t i = 0; i < branches.size(); ++i) {
-    if (!s.is_open(branches[i])) return Status::invalid_argument("step on a branch that is not open");
-    if (s.n_past[branches[i].id] + 1 > s.n_ctx) {
+    if (!s.is_open(branches[i])) return Status::invalid_argument("decode on a branch that is not open");
+    if (tokens[i].empty()) return Status::invalid_argument("decode_batch needs at least one token per branch");
+    if (s.n_past[branches[i].id] + static_cast<pos>(tokens[i].size()) > s.n_ctx) {
       return Status::context_overflow("a branch reached the context size " + std::to_string(s.n_ctx) +
                                       "; raise it with --ctx");
     }
     for (std::size_t j = 0; j < i; ++j) {
-      if (branches[j] == branches[i]) return Status::invalid_argument("step lists a branch twice");
+      if (branches[j] == branches[i]) return Status::invalid_argument("a decode lists a branch twice");
     }
+    total += tokens[i].size();
   }
-  detail::BatchGuard batch(static_cast<int>(branches.size()), 1);
+  if (static_cast<int>(total) > s.n_batch) {
+    return Status::invalid_argument("a decode of " + std::to_string(total) + " tokens exceeds the batch size " +
+                                    std::to_string(s.n_batch) + "; raise n_batch (and --ctx)");
+  }
+  detail::BatchGuard batch(static_cast<int>(total), 1);
+  std::vector<int> last(branches.size());
   for (std::size_t i = 0; i < branches.size(); ++i) {
-    batch.add(tokens[i], s.n_past[branches[i].id], branches[i].id, true);
+    const seq_id id = branches[i].id;
+    for (std::size_t k = 0; k < tokens[i].size(); ++k) {
+      batch.add(tokens[i][k], s.n_past[id] + static_cast<pos>(k), id, k + 1 == tokens[i].size());
+    }
+    last[i] = batch.size() - 1;
   }
   KEYTOK_RETURN_IF_ERROR(s.decode(batch.get()));
   for (std::size_t i = 0; i < branches.size(); ++i) {
     const seq_id id = branches[i].id;
-    s.n_past[id] += 1;
-    s.logits_index[id] = static_cast<int>(i);
+    s.n_past[id] += static_cast<pos>(tokens[i].size());
+    s.logits_index[id] = last[i];
     s.logits_gen[id] = s.gen;
   }
   return Status::ok_status();
@@ -233,6 +249,7 @@ bool Session::holds_cells(seq_id id) const {
 }
 
 int Session::n_ctx() const { return impl_->n_ctx; }
+int Session::n_batch() const { return impl_->n_batch; }
 int Session::n_seq_max() const { return static_cast<int>(impl_->open.size()); }
 int Session::n_threads() const { return impl_->n_threads; }
 int Session::live_branches() const { return impl_->live(); }

@@ -262,6 +262,53 @@ TEST_P(AnalyzeModel, ForkSharesHistoryAndCloseFreesCells) {
   EXPECT_EQ(session->live_branches(), 1);
 }
 
+// A server's mixed batch: one sequence's prefill and another's next token in one decode give
+// the same greedy continuations and near-equal logits as separate decodes (the noise floor of
+// batching, docs/llama-cpp-notes.md).
+TEST_P(AnalyzeModel, MixedBatchMatchesSeparateDecodes) {
+  auto session = Session::create(model_, small_session(1024, 4)).value();
+  const auto p1 = model_->encode_prompt("Say hello.", false).value();
+  const auto p2 = model_->encode_prompt("Name a color.", false).value();
+  // Reference: each prompt alone, then one step.
+  std::vector<float> ref_a, ref_b;
+  {
+    Branch a = session->open().value();
+    ASSERT_TRUE(session->feed(a, p1).ok());
+    const token_id t = argmax(session->logits(a));
+    ASSERT_TRUE(session->step(std::vector{a}, std::vector{t}).ok());
+    ref_a.assign(session->logits(a).begin(), session->logits(a).end());
+    Branch b = session->open().value();
+    ASSERT_TRUE(session->feed(b, p2).ok());
+    ref_b.assign(session->logits(b).begin(), session->logits(b).end());
+    session->reset();
+  }
+  // Mixed: a's prefill, then a's next token in the same decode as b's whole prompt.
+  Branch a = session->open().value();
+  ASSERT_TRUE(session->feed(a, p1).ok());
+  const token_id t = argmax(session->logits(a));
+  Branch b = session->open().value();
+  const std::vector<token_id> one = {t};
+  const std::vector<std::span<const token_id>> tokens = {one, p2};
+  ASSERT_TRUE(session->decode_batch(std::vector{a, b}, tokens).ok());
+  EXPECT_EQ(session->n_past(a), static_cast<pos>(p1.size() + 1));
+  EXPECT_EQ(session->n_past(b), static_cast<pos>(p2.size()));
+  EXPECT_EQ(argmax(session->logits(a)), argmax(ref_a));
+  EXPECT_EQ(argmax(session->logits(b)), argmax(ref_b));
+  double max_diff = 0;
+  for (std::size_t i = 0; i < ref_a.size(); ++i) {
+    max_diff = std::max({max_diff, std::abs(double(session->logits(a)[i]) - ref_a[i]),
+                         std::abs(double(session->logits(b)[i]) - ref_b[i])});
+  }
+  EXPECT_LT(max_diff, 0.5);
+  // More tokens than one batch is refused, naming the count; nothing advanced.
+  const std::vector<token_id> many(static_cast<std::size_t>(session->n_batch()) + 1, t);
+  const std::vector<std::span<const token_id>> too_many = {many};
+  const Status st = session->decode_batch(std::vector{a}, too_many);
+  EXPECT_EQ(st.code(), StatusCode::invalid_argument);
+  EXPECT_NE(st.message().find("exceeds the batch size"), std::string::npos) << st.message();
+  EXPECT_EQ(session->n_past(a), static_cast<pos>(p1.size() + 1));
+}
+
 TEST_P(AnalyzeModel, RejectsEmptyAndInvalidInput) {
   auto session = Session::create(model_, small_session()).value();
   Analyzer analyzer(*session, KeyTokenDetector{});

@@ -205,7 +205,42 @@ void Engine::copy_logits(RequestTarget& owner, const Branch& b) {
 }
 
 void Engine::run_batch(std::vector<Job*>& jobs) {
-  // Prefills one by one: each is many tokens of one sequence, split into n_batch chunks.
+  // One decode for everything when it fits: the prefills of new requests together with the
+  // next token of every running one, as llama-server mixes them. A new request then waits one
+  // step for its first token, not one decode per request ahead of it.
+  std::size_t total = 0;
+  bool feeds = false;
+  for (const Job* job : jobs) {
+    total += job->tokens.size();
+    feeds = feeds || job->feed;
+  }
+  if (static_cast<int>(total) <= session_->n_batch()) {
+    std::vector<Branch> branches;
+    std::vector<std::span<const token_id>> tokens;
+    for (Job* job : jobs) {
+      for (std::size_t i = 0; i < job->branches.size(); ++i) {
+        branches.push_back(job->branches[i]);
+        tokens.push_back(job->feed ? std::span<const token_id>(job->tokens)
+                                   : std::span<const token_id>(&job->tokens[i], 1));
+      }
+    }
+    const Status st = session_->decode_batch(branches, tokens);
+    // A full KV pool with prefills in the batch: nothing advanced; retry them apart below, so
+    // that one prompt without room does not end the running requests' paths.
+    if (st.ok() || !(feeds && st.code() == StatusCode::kv_full)) {
+      for (Job* job : jobs) {
+        job->result = st;
+        if (st.ok()) {
+          for (const Branch& b : job->branches) copy_logits(*job->owner, b);
+        }
+        ++job->owner->counters_.decode_calls;
+        job->owner->counters_.tokens_decoded += static_cast<std::int64_t>(job->tokens.size());
+        job->done = true;
+      }
+      return;
+    }
+  }
+  // Apart: each prefill on its own (split into n_batch chunks), then every step in one decode.
   for (Job* job : jobs) {
     if (!job->feed) continue;
     const std::int64_t before = session_->counters().decode_calls;
@@ -214,7 +249,6 @@ void Engine::run_batch(std::vector<Job*>& jobs) {
     job->owner->counters_.decode_calls += session_->counters().decode_calls - before;
     job->owner->counters_.tokens_decoded += static_cast<std::int64_t>(job->tokens.size());
   }
-  // Every request's step in one decode.
   std::vector<Branch> branches;
   std::vector<token_id> tokens;
   for (Job* job : jobs) {
