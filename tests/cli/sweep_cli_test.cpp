@@ -155,8 +155,9 @@ TEST(CliSweep, ReportRejectsResultsOfAnotherVersion) {
   const std::string dir = temp_dir("sweep_ver");
   write_file(dir + "/old.jsonl", "{\"format\":\"keytok-sweep\",\"version\":7}\n");
   EXPECT_TRUE(exits_with(run_keytok({"sweep", "--report", dir + "/old.jsonl"}), 1,
-                         "keytok sweep: error: " + dir + "/old.jsonl:1: sweep results version 7 is not supported "
-                         "(this keytok reads version 1)"));
+                         "keytok sweep: error: " + dir + "/old.jsonl:1: sweep results file version 7 is not "
+                         "supported (this keytok reads version 1); use the keytok that wrote the file, or write "
+                         "it again with this one\n"));
 }
 
 }  // namespace

@@ -101,8 +101,9 @@ TEST(FitCli, ResultsOfAnotherVersionAreRejectedNamingTheLine) {
                                "\n");
   EXPECT_TRUE(exits_with(run_keytok({"fit", dir + "/r.jsonl"}), 1,
                          "keytok fit: error: " + dir +
-                             "/r.jsonl:1: sweep results version 7 is not supported "
-                             "(this keytok reads version 1)"));
+                             "/r.jsonl:1: sweep results file version 7 is not supported "
+                             "(this keytok reads version 1); use the keytok that wrote the file, or write it "
+                             "again with this one\n"));
   EXPECT_TRUE(exits_with(
       run_keytok({"fit", dir + "/missing.jsonl"}), 1,
       "keytok fit: error: results file not found: " + dir + "/missing.jsonl; check the path\n"));

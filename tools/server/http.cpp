@@ -267,7 +267,11 @@ int HttpServer::port() const { return impl_->port; }
 
 Status HttpServer::run(const std::function<void(const std::string&)>& notice) {
   Impl& s = *impl_;
-  std::thread listener([&s] { s.svr.listen_after_bind(); });
+  std::atomic<bool> listener_done{false};
+  std::thread listener([&s, &listener_done] {
+    s.svr.listen_after_bind();
+    listener_done = true;
+  });
   Status result;
   auto model = Model::load(s.params.model);
   if (model.ok()) {
@@ -299,7 +303,10 @@ Status HttpServer::run(const std::function<void(const std::string&)>& notice) {
     std::unique_lock lk(s.m);
     s.cv.wait(lk, [&s] { return s.stop_requested; });
   }
-  // Stop accepting: the listening socket closes; the requests in flight go on.
+  // Stop accepting: the listening socket closes; the requests in flight go on. httplib's stop()
+  // does nothing before its accept loop runs (a model that fails to load at once gets here
+  // that early), so wait for the loop first.
+  while (!s.svr.is_running() && !listener_done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   s.svr.stop();
   {
     // Drain: they finish, up to drain_seconds; then they are cancelled at their next step.
