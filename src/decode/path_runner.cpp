@@ -176,11 +176,11 @@ bool PathRunner::append(int l, const TokenStats& stats) {
   p.confidences.push_back(static_cast<float>(token_confidence(std::span(stats.top.data(), k))));
   p.key.push_back(key);
   ++out_.cost.generated_tokens;
-  if (request_.on_event) {
-    const std::string text = session_.token_piece(stats.token);
-    emit({.kind = StrategyEventKind::token, .path = lp.path, .stats = &stats, .piece = text, .key = key});
-  }
-  if (hit_stop(l, stats.token)) {
+  // The token's text, once, for the listener and the stop strings.
+  const std::string piece =
+      request_.on_event || !request_.stop.empty() ? session_.token_piece(stats.token) : std::string();
+  emit({.kind = StrategyEventKind::token, .path = lp.path, .stats = &stats, .piece = piece, .key = key});
+  if (hit_stop(l, piece)) {
     finish(l, "stop");
     return false;
   }
@@ -223,10 +223,10 @@ Status PathRunner::step() {
   return Status::ok_status();
 }
 
-bool PathRunner::hit_stop(int l, token_id t) {
+bool PathRunner::hit_stop(int l, std::string_view piece) {
   if (request_.stop.empty()) return false;
   LivePath& lp = live_[static_cast<std::size_t>(l)];
-  lp.tail += session_.token_piece(t);
+  lp.tail += piece;
   std::size_t longest = 0;
   for (const std::string& s : request_.stop) {
     if (!s.empty() && lp.tail.find(s) != std::string::npos) return true;

@@ -76,8 +76,9 @@ class PathRunner {
   /// `rule` and fills the cost.
   void finalize(CombineRule rule, bool keep_confidence = false);
 
-  /// Whether live path `l`'s text, with token `t` appended, now holds a stop string.
-  bool hit_stop(int l, token_id t);
+  /// Whether live path `l`'s text, with `piece` (its new token's text) appended, now holds a
+  /// stop string.
+  bool hit_stop(int l, std::string_view piece);
   /// Sends `event` to the request's on_event, if any.
   void emit(const StrategyEvent& event) const;
   /// Whether the request's cancel flag is set (step() then returns aborted).

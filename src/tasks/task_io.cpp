@@ -138,14 +138,14 @@ Result<Task> parse_gsm8k_line(const json& obj, const std::string& source, int li
 }  // namespace
 
 Result<std::vector<Task>> parse_tasks(std::string_view text, const std::string& source) {
-  if (detail::split_lines(text).empty()) {
+  auto doc = detail::parse_jsonl(text, source, detail::kTaskFormat);
+  if (!doc.ok()) return doc.status();
+  if (doc->n_lines == 0) {
     return Status::format_error(fmt::format(
         "{}: the file has no tasks (it is empty or blank); write one JSON object per line, or "
         "generate tasks with keytok tasks",
         source));
   }
-  auto doc = detail::parse_jsonl(text, source, detail::kTaskFormat);
-  if (!doc.ok()) return doc.status();
   // GSM8K's own files ({"question", "answer"} per line) are read as they are.
   const bool gsm8k = doc->header.is_null() && !doc->rows.empty() &&
                      doc->rows.front().value.contains("question") &&

@@ -71,7 +71,18 @@ struct TokenNote {
   float logprob = 0.0f, entropy = 0.0f, margin = 0.0f;
   bool key = false;
   std::vector<Alternative> top;
+
+  static TokenNote of(const StrategyEvent& e) {
+    return {.id = e.stats->token, .piece = std::string(e.piece), .logprob = e.stats->logprob,
+            .entropy = e.stats->entropy, .margin = e.stats->margin, .key = e.key, .top = e.stats->top};
+  }
 };
+
+ordered_json usage_json(const DecodeCost& cost) {
+  return {{"prompt_tokens", cost.prompt_tokens},
+          {"completion_tokens", cost.generated_tokens},
+          {"total_tokens", cost.prompt_tokens + cost.generated_tokens}};
+}
 
 struct Run {
   ServerContext& ctx;
@@ -172,9 +183,7 @@ struct Run {
     switch (e.kind) {
       case StrategyEventKind::token: {
         ordered_json j = {{"type", "token"}, {"path", e.path}};
-        TokenNote n{.id = e.stats->token, .piece = std::string(e.piece), .logprob = e.stats->logprob,
-                    .entropy = e.stats->entropy, .margin = e.stats->margin, .key = e.key, .top = e.stats->top};
-        const ordered_json fields = token_json(n);  // a named object: items() refers into it
+        const ordered_json fields = token_json(TokenNote::of(e));  // named: items() refers into it
         for (const auto& item : fields.items()) j[item.key()] = item.value();
         return j;
       }
@@ -200,9 +209,7 @@ struct Run {
 
   void note(const StrategyEvent& e) {
     if (e.kind == StrategyEventKind::token) {
-      notes[e.path].push_back({.id = e.stats->token, .piece = std::string(e.piece), .logprob = e.stats->logprob,
-                               .entropy = e.stats->entropy, .margin = e.stats->margin, .key = e.key,
-                               .top = e.stats->top});
+      notes[e.path].push_back(TokenNote::of(e));
     } else if (e.kind == StrategyEventKind::fork) {
       for (const ForkAlternative& a : e.fork->alternatives) {
         if (a.path >= 0 && a.path != e.path) parents[a.path] = {e.path, e.fork->index};
@@ -239,6 +246,15 @@ struct Run {
   bool streams_text() const {
     return req.params.kind == StrategyKind::greedy || req.params.kind == StrategyKind::sample ||
            (!req.keytok && req.params.kind == StrategyKind::self_consistency);
+  }
+
+  // The paths the response's choices show: every path when each is the answer as it comes (one
+  // for greedy and sample, n for n choices); else the one the vote chose.
+  std::vector<int> choice_paths(const GenerationResult& r) const {
+    if (!streams_text()) return {r.vote.chosen_path};
+    std::vector<int> all;
+    for (int i = 0; i < static_cast<int>(r.paths.size()); ++i) all.push_back(i);
+    return all;
   }
 };
 
@@ -301,13 +317,7 @@ std::variant<std::string, ApiError> complete(ServerContext& ctx, Admitted& admit
 
   const ServeRequest& req = admitted.request;
   ordered_json choices = ordered_json::array();
-  // n choices without a keytok strategy: each path is a choice. Otherwise one, the vote's.
-  std::vector<int> chosen;
-  if (!req.keytok && req.n > 1) {
-    for (int i = 0; i < static_cast<int>(r->paths.size()); ++i) chosen.push_back(i);
-  } else {
-    chosen.push_back(r->vote.chosen_path);
-  }
+  const std::vector<int> chosen = run.choice_paths(*r);
   for (std::size_t c = 0; c < chosen.size(); ++c) {
     const int p = chosen[c];
     const PathResult* path = p >= 0 ? &r->paths[static_cast<std::size_t>(p)] : nullptr;
@@ -334,9 +344,7 @@ std::variant<std::string, ApiError> complete(ServerContext& ctx, Admitted& admit
       {"created", static_cast<std::int64_t>(std::time(nullptr))},
       {"model", ctx.model_id},
       {"choices", std::move(choices)},
-      {"usage", {{"prompt_tokens", r->cost.prompt_tokens},
-                 {"completion_tokens", r->cost.generated_tokens},
-                 {"total_tokens", r->cost.prompt_tokens + r->cost.generated_tokens}}}};
+      {"usage", usage_json(r->cost)}};
   return dump(body);
 }
 
@@ -437,14 +445,7 @@ void complete_stream(ServerContext& ctx, Admitted& admitted, std::atomic<bool>& 
   ctx.metrics.generated_tokens += r->cost.generated_tokens;
   // The rest of each choice's text (what was held back, or the whole answer after a vote), then
   // its finish reason.
-  std::vector<int> chosen;
-  if (streams) {
-    for (int i = 0; i < static_cast<int>(r->paths.size()); ++i) chosen.push_back(i);
-  } else {
-    chosen.push_back(r->vote.chosen_path);
-  }
-  for (std::size_t c = 0; c < chosen.size(); ++c) {
-    const int p = chosen[c];
+  for (const int p : run.choice_paths(*r)) {
     if (p < 0) continue;
     const PathResult& path = r->paths[static_cast<std::size_t>(p)];
     const int index = streams ? p : 0;
@@ -465,9 +466,7 @@ void complete_stream(ServerContext& ctx, Admitted& admitted, std::atomic<bool>& 
   }
   if (req.include_usage) {
     ordered_json c = chunk(ordered_json::array());
-    c["usage"] = {{"prompt_tokens", r->cost.prompt_tokens},
-                  {"completion_tokens", r->cost.generated_tokens},
-                  {"total_tokens", r->cost.prompt_tokens + r->cost.generated_tokens}};
+    c["usage"] = usage_json(r->cost);
     send(c);
   }
   if (!gone) write("data: [DONE]\n\n");

@@ -204,6 +204,15 @@ void Engine::copy_logits(RequestTarget& owner, const Branch& b) {
   owner.logits_[b.id].assign(l.begin(), l.end());
 }
 
+void Engine::settle(Job& job, const Status& st) {
+  job.result = st;
+  if (st.ok()) {
+    for (const Branch& b : job.branches) copy_logits(*job.owner, b);
+  }
+  ++job.owner->counters_.decode_calls;
+  job.owner->counters_.tokens_decoded += static_cast<std::int64_t>(job.tokens.size());
+}
+
 void Engine::run_batch(std::vector<Job*>& jobs) {
   // One decode for everything when it fits: the prefills of new requests together with the
   // next token of every running one, as llama-server mixes them. A new request then waits one
@@ -229,12 +238,7 @@ void Engine::run_batch(std::vector<Job*>& jobs) {
     // that one prompt without room does not end the running requests' paths.
     if (st.ok() || !(feeds && st.code() == StatusCode::kv_full)) {
       for (Job* job : jobs) {
-        job->result = st;
-        if (st.ok()) {
-          for (const Branch& b : job->branches) copy_logits(*job->owner, b);
-        }
-        ++job->owner->counters_.decode_calls;
-        job->owner->counters_.tokens_decoded += static_cast<std::int64_t>(job->tokens.size());
+        settle(*job, st);
         job->done = true;
       }
       return;
@@ -259,13 +263,7 @@ void Engine::run_batch(std::vector<Job*>& jobs) {
   if (!branches.empty()) {
     const Status st = session_->step(branches, tokens);
     for (Job* job : jobs) {
-      if (job->feed) continue;
-      job->result = st;
-      if (st.ok()) {
-        for (const Branch& b : job->branches) copy_logits(*job->owner, b);
-      }
-      ++job->owner->counters_.decode_calls;
-      job->owner->counters_.tokens_decoded += static_cast<std::int64_t>(job->branches.size());
+      if (!job->feed) settle(*job, st);
     }
   }
   for (Job* job : jobs) job->done = true;

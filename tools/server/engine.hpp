@@ -122,6 +122,8 @@ class Engine {
   Status submit(Job& job);                 // from a request thread; waits until done
   void run_batch(std::vector<Job*>& jobs);  // on the engine thread, lock held
   void copy_logits(RequestTarget& owner, const Branch& b);
+  // Records a decode's outcome on `job`: its status, its sequences' logits, its counters.
+  void settle(Job& job, const Status& st);
   void release(RequestTarget& target);
 
   std::shared_ptr<const Model> model_;

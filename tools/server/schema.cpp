@@ -47,15 +47,16 @@ struct Reader {
   std::optional<long long> integer(std::string_view key, long long lo, long long hi) {
     const json* v = find(key);
     if (v == nullptr) return std::nullopt;
+    // 7.0 counts as 7 (some clients send every number as a double).
     const bool whole = v->is_number_integer() ||
                        (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>() &&
                         std::abs(v->get<double>()) < 1e15);
-    if (!whole || (v->is_number_integer() ? v->get<long long>() : static_cast<long long>(v->get<double>())) < lo ||
-        (v->is_number_integer() ? v->get<long long>() : static_cast<long long>(v->get<double>())) > hi) {
+    const long long x = !whole ? 0 : v->is_number_integer() ? v->get<long long>() : static_cast<long long>(v->get<double>());
+    if (!whole || x < lo || x > hi) {
       fail(key, fmt::format("{}{} must be an integer in {}..{} (got {})", prefix, key, lo, hi, v->dump()));
       return std::nullopt;
     }
-    return v->is_number_integer() ? v->get<long long>() : static_cast<long long>(v->get<double>());
+    return x;
   }
   std::optional<double> number(std::string_view key, double lo, double hi, bool lo_open = false) {
     const json* v = find(key);
@@ -108,7 +109,7 @@ std::optional<std::string> message_content(const json& content, std::size_t i, s
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_keytok(const json& k, ServeRequest& r, const RequestLimits& limits) {
+std::optional<ApiError> parse_keytok(const json& k, ServeRequest& r) {
   if (!k.is_object()) return bad("keytok", "keytok must be an object, e.g. {\"strategy\":\"branch\"}");
   for (const auto& item : k.items()) {
     bool known = false;
@@ -171,7 +172,6 @@ std::optional<ApiError> parse_keytok(const json& k, ServeRequest& r, const Reque
   r.annotate = rd.boolean("annotate").value_or(true);
   r.tree = rd.boolean("tree").value_or(several);
   if (rd.error) return rd.error;
-  (void)limits;
   return std::nullopt;
 }
 
@@ -311,7 +311,7 @@ std::variant<ServeRequest, ApiError> parse_request(std::string_view body, bool c
 
   if (const json* k = rd.find("keytok")) {
     r.keytok = true;
-    if (auto err = parse_keytok(*k, r, limits)) return *err;
+    if (auto err = parse_keytok(*k, r)) return *err;
     if (r.n > 1 && (k->contains("strategy"))) {
       return bad("n", "n must be 1 with a keytok strategy; the strategy's paths are in keytok.tree");
     }
