@@ -28,6 +28,12 @@ struct BenchRow {
   int forks = 0;
   int paths = 0;
   double wall_ms = 0.0;
+  // cascade only (written for cascade rows): DecodeCost's large-model figures.
+  int large_decisions = 0;
+  int large_changed = 0;
+  std::int64_t large_prefill_tokens = 0;
+  std::int64_t large_decode_calls = 0;
+  int rollbacks = 0;
 };
 
 /// The header line of a results file for `model_name` (no newline).
@@ -50,6 +56,7 @@ struct BenchSummary {
   double mean_tokens = 0.0;                   // generated tokens per task
   double mean_wall_ms = 0.0;
   double tokens_per_correct = 0.0;            // total generated / correct; 0 when none correct
+  double large_fraction = 0.0;                // cascade: large-model decisions / generated tokens
 };
 /// One summary per strategy, in the order of `strategies`.
 std::vector<BenchSummary> summarize_bench(const std::vector<BenchRow>& rows,

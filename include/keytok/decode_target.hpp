@@ -42,7 +42,12 @@ class DecodeTarget {
   virtual Result<Branch> open() = 0;
   virtual Result<Branch> fork(const Branch& parent) = 0;
   virtual void close(const Branch& branch) = 0;
-  virtual Status feed(const Branch& branch, std::span<const token_id> tokens) = 0;
+  /// Session::feed; with `on_logits`, every fed token's next-token logits (teacher forcing).
+  virtual Status feed(const Branch& branch, std::span<const token_id> tokens,
+                      const LogitsCallback& on_logits) = 0;
+  Status feed(const Branch& branch, std::span<const token_id> tokens) { return feed(branch, tokens, {}); }
+  /// Session::truncate: the branch keeps its first `keep` positions.
+  virtual Status truncate(const Branch& branch, pos keep) = 0;
   virtual Status step(std::span<const Branch> branches, std::span<const token_id> tokens) = 0;
   virtual std::span<const float> logits(const Branch& branch) const = 0;
   virtual pos n_past(const Branch& branch) const = 0;
@@ -74,9 +79,11 @@ class SessionTarget final : public DecodeTarget {
   Result<Branch> open() override { return s_.open(); }
   Result<Branch> fork(const Branch& parent) override { return s_.fork(parent); }
   void close(const Branch& branch) override { s_.close(branch); }
-  Status feed(const Branch& branch, std::span<const token_id> tokens) override {
-    return s_.feed(branch, tokens);
+  using DecodeTarget::feed;
+  Status feed(const Branch& branch, std::span<const token_id> tokens, const LogitsCallback& on_logits) override {
+    return s_.feed(branch, tokens, on_logits);
   }
+  Status truncate(const Branch& branch, pos keep) override { return s_.truncate(branch, keep); }
   Status step(std::span<const Branch> branches, std::span<const token_id> tokens) override {
     return s_.step(branches, tokens);
   }

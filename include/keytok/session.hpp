@@ -94,6 +94,13 @@ class Session {
   Status feed(const Branch& branch, std::span<const token_id> tokens,
               const LogitsCallback& on_logits = {});
 
+  /// Cuts a branch back to its first `keep` positions (llama_memory_seq_rm from `keep` on):
+  /// the cells after them are freed unless another branch shares them, and the next token goes
+  /// to position `keep`. Its logits are gone until the next feed or step. Used to roll a path
+  /// back (cascade). invalid_argument when the branch is not open, `keep` is outside
+  /// 0..n_past, or the model's cache cannot drop part of a sequence (recurrent and hybrid
+  /// architectures; the message says so).
+  Status truncate(const Branch& branch, pos keep);
   /// Appends one token to each branch in one batched llama_decode, with logits for each.
   /// branches and tokens have the same length; each branch at most once.
   Status step(std::span<const Branch> branches, std::span<const token_id> tokens);

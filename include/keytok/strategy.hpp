@@ -13,6 +13,10 @@
 //   deepconf:N  DeepConf online (arXiv 2508.15260) [experimental]: warm-up traces set a bar from
 //               their lowest sliding-window confidence, later traces stop when their window
 //               confidence falls below it, confidence-weighted vote, stop once settled
+//   cascade     key-token cascade [experimental]: a small model decodes greedily; where its
+//               detector flags the next-token distribution, a larger model of the same
+//               vocabulary (GenerateRequest::large) chooses the token (R2R, arXiv 2505.21600;
+//               BiLD's fallback and rollback, arXiv 2302.07863)
 //
 //   auto params = parse_strategy("sc:8").value();          // defaults from StrategyParams
 //   params.budget_tokens = 512;
@@ -47,7 +51,7 @@ namespace keytok {
 // ---------------------------------------------------------------------------------------------
 // Parameters
 
-enum class StrategyKind { greedy, sample, self_consistency, branch, deepconf };
+enum class StrategyKind { greedy, sample, self_consistency, branch, deepconf, cascade };
 
 /// How the answers of several paths become one. Persisted by name.
 enum class CombineRule {
@@ -59,7 +63,8 @@ const char* combine_rule_name(CombineRule rule);
 /// Parses "majority", "weighted" or "best"; invalid_argument lists them.
 Result<CombineRule> parse_combine_rule(std::string_view name);
 
-/// Knobs of `branch`.
+/// Knobs of `branch`. Its detector is also the rule `cascade` hands positions to the large
+/// model by, and the one that flags key tokens in every strategy's results.
 struct BranchParams {
   KeyTokenParams detector;           // which positions fork (default: entropy >= 2.0 nats, EAGer)
   std::string detector_source;       // where those thresholds came from (KeyTokenDetector::source,
@@ -86,6 +91,25 @@ struct DeepConfParams {
   float consensus = 0.95f;           // stop when the leader holds this share of the vote, (0, 1]
 };
 
+/// Knobs of `cascade`. The small model (the run's DecodeTarget) decodes greedily. The large
+/// model follows the accepted tokens by prefilling them in chunks: only when the detector
+/// (BranchParams::detector, the small model's calibrated rule) flags a position does it catch
+/// up and choose that token by its argmax. Cost model, per answer of n tokens with k flagged:
+/// n small-model steps, n large-model prefill tokens in about k chunks (one llama_decode each),
+/// k large-model decisions (docs/design.md, "Cascade").
+struct CascadeParams {
+  /// BiLD's rollback (arXiv 2302.07863): > 0 = when the large model, catching up, gives an
+  /// accepted small-model token a surprisal -log p above this (nats), both caches roll back to
+  /// that token and the large model chooses it instead; 0 = off.
+  float rollback_nats = 0.0f;
+  /// With rollback: the large model catches up (and checks) at least every this many accepted
+  /// tokens, so a rollback undoes at most this many; >= 1. Without rollback it is unused.
+  int check_every = 32;
+  /// Large-model decisions per run at most (flagged positions and rollbacks); once spent, the
+  /// small model decodes alone. 0 = unlimited.
+  int max_decisions = 0;
+};
+
 /// Everything that defines one strategy run. Designated-initializer friendly; every field
 /// has a default.
 struct StrategyParams {
@@ -97,6 +121,7 @@ struct StrategyParams {
   CombineRule combine = CombineRule::majority;  // sc and branch; deepconf always votes weighted
   BranchParams branch;
   DeepConfParams deepconf;
+  CascadeParams cascade;
 
   /// The spec this was parsed from, e.g. "sc:8" (what results and tables call it).
   std::string name() const;
@@ -110,7 +135,7 @@ struct StrategyParams {
   Status validate() const;
 };
 
-/// Parses "greedy", "sample", "sc:N", "branch" or "deepconf:N" onto a copy of `base` (which
+/// Parses "greedy", "sample", "sc:N", "branch", "deepconf:N" or "cascade" onto a copy of `base` (which
 /// supplies every other knob). invalid_argument for an unknown name (the message lists the
 /// valid ones) or N outside 1..256 (llama.cpp's sequence limit).
 Result<StrategyParams> parse_strategy(std::string_view spec, const StrategyParams& base = {});
@@ -139,6 +164,10 @@ struct GenerateRequest {
   /// decode in progress, through llama.cpp's abort callback) and returns `aborted`; every
   /// sequence it opened is closed. Null = not cancellable. Must outlive the run.
   const std::atomic<bool>* cancel = nullptr;
+  /// cascade: the large model's target (required; other strategies ignore it). Its vocabulary
+  /// must be the small model's (check_same_vocabulary); `reset` there may drop every sequence,
+  /// so it must not hold other work. Must outlive the run.
+  DecodeTarget* large = nullptr;
 };
 
 /// A candidate token at a fork.
@@ -166,7 +195,8 @@ struct PathResult {
   std::vector<token_id> tokens;      // all tokens of the path, shared prefix included
   std::vector<float> logprobs;       // (tokens) log p of each token, nats
   std::vector<float> confidences;    // (tokens) DeepConf token confidence, -mean top-k log p
-  std::vector<bool> key;             // (tokens) whether the detector flagged the position (branch)
+  std::vector<bool> key;             // (tokens) whether the detector flagged the position
+  std::vector<bool> large;           // (tokens) cascade: whether the large model chose the token
   std::string text;
   double mean_logprob = 0.0;   // over the path's own tokens (from fork_index on), nats
   double confidence = 0.0;     // vote weight: DeepConf lowest window confidence for deepconf,
@@ -197,6 +227,8 @@ enum class StrategyEventKind {
   fork,      ///< `path` forks at `fork` (sent before the children's first tokens)
   path_end,  ///< `path` finished for `stop_reason` (PathResult::stop_reason)
   vote,      ///< the run is over: `vote` is the combined answer
+  rollback,  ///< cascade: `path` withdrew its tokens from `index` on (a BiLD rollback); its
+             ///< next token events continue from `index`
 };
 struct StrategyEvent {
   StrategyEventKind kind = StrategyEventKind::token;
@@ -207,6 +239,7 @@ struct StrategyEvent {
   const ForkPoint* fork = nullptr;     // fork
   std::string_view stop_reason;        // path_end
   const Vote* vote = nullptr;          // vote
+  int index = 0;                       // rollback
 };
 
 /// What a run spent.
@@ -217,6 +250,15 @@ struct DecodeCost {
   int peak_live = 0;               // most sequences open at once, prompt holder included
   int forks = 0;                   // Session::fork calls
   double wall_ms = 0.0;            // from start to the vote, prefill included
+  // cascade only (0 otherwise): what the large model did.
+  int large_prompt_tokens = 0;     // prompt tokens prefilled into it (once, at its first use)
+  std::int64_t large_prefill_tokens = 0;  // accepted tokens prefilled to keep it in step
+  std::int64_t large_decode_calls = 0;    // its llama_decode calls, prompt included
+  int large_decisions = 0;         // tokens it chose (flagged positions, rollbacks)
+  int large_changed = 0;           // of those, where it chose another token than the small model
+  int rollbacks = 0;               // BiLD rollbacks
+  std::int64_t rolled_back_tokens = 0;  // accepted tokens that rollbacks undid (they stay counted
+                                        // in generated_tokens: they were spent)
 };
 
 struct GenerationResult {

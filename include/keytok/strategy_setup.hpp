@@ -39,6 +39,19 @@ Result<StrategyParams> strategy_params(const StrategySpec& spec, const KeyTokenD
 Result<StrategyParams> resolve_strategy(const StrategySpec& spec, const std::shared_ptr<const Model>& model,
                                         int n_threads, const DetectorEvents& events = {});
 
+/// A cascade's large model as a frontend holds it: the model, its Session (one sequence, the
+/// small model's context size and threads) and the target for GenerateRequest::large.
+struct LargeModel {
+  std::shared_ptr<const Model> model;
+  std::unique_ptr<Session> session;
+  std::unique_ptr<SessionTarget> target;
+};
+
+/// Checks that `large` shares `small`'s vocabulary (check_same_vocabulary) and makes its
+/// Session with `params` (n_seq_max is set to 1). invalid_argument naming the first difference;
+/// load_failed when llama.cpp cannot make the context.
+Result<LargeModel> open_large_model(std::shared_ptr<const Model> large, const Model& small, SessionParams params);
+
 /// The vote's answer extraction (GenerateRequest::extract) for a match mode: the trimmed text
 /// (exact), the last number (number), or the text itself (contains); see extract_answer.
 AnswerExtractor answer_extractor(MatchMode match);

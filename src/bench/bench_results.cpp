@@ -16,12 +16,18 @@ std::string bench_header_line(const std::string& model_name) {
 }
 
 std::string bench_row_line(const BenchRow& r) {
-  return detail::dump_line({{"task", r.task_id}, {"strategy", r.strategy}, {"correct", r.correct},
-                            {"answer", r.answer}, {"expected", r.expected},
-                            {"generated_tokens", r.generated_tokens},
-                            {"prompt_tokens", r.prompt_tokens}, {"decode_calls", r.decode_calls},
-                            {"peak_live", r.peak_live}, {"forks", r.forks}, {"paths", r.paths},
-                            {"wall_ms", r.wall_ms}});
+  nlohmann::ordered_json j = {{"task", r.task_id}, {"strategy", r.strategy}, {"correct", r.correct},
+            {"answer", r.answer}, {"expected", r.expected},
+            {"generated_tokens", r.generated_tokens},
+            {"prompt_tokens", r.prompt_tokens}, {"decode_calls", r.decode_calls},
+            {"peak_live", r.peak_live}, {"forks", r.forks}, {"paths", r.paths},
+            {"wall_ms", r.wall_ms}};
+  if (r.strategy == "cascade") {
+    j.update({{"large_decisions", r.large_decisions}, {"large_changed", r.large_changed},
+              {"large_prefill_tokens", r.large_prefill_tokens},
+              {"large_decode_calls", r.large_decode_calls}, {"rollbacks", r.rollbacks}});
+  }
+  return detail::dump_line(j);
 }
 
 Result<std::vector<BenchRow>> load_bench_results(const std::string& path,
@@ -57,6 +63,11 @@ Result<std::vector<BenchRow>> load_bench_results(const std::string& path,
       r.forks = j.value("forks", 0);
       r.paths = j.value("paths", 0);
       r.wall_ms = j.at("wall_ms").get<double>();
+      r.large_decisions = j.value("large_decisions", 0);
+      r.large_changed = j.value("large_changed", 0);
+      r.large_prefill_tokens = j.value("large_prefill_tokens", std::int64_t{0});
+      r.large_decode_calls = j.value("large_decode_calls", std::int64_t{0});
+      r.rollbacks = j.value("rollbacks", 0);
       rows.push_back(std::move(r));
     } catch (const json::exception& e) {
       return detail::line_error(path, line, fmt::format("not a bench row ({})", e.what()));
@@ -70,14 +81,16 @@ std::vector<BenchSummary> summarize_bench(const std::vector<BenchRow>& rows,
   std::vector<BenchSummary> out;
   for (const std::string& name : strategies) {
     BenchSummary s{.strategy = name};
-    double tokens = 0.0, wall = 0.0;
+    double tokens = 0.0, wall = 0.0, large = 0.0;
     for (const BenchRow& r : rows) {
       if (r.strategy != name) continue;
       ++s.n;
       s.correct += r.correct ? 1 : 0;
       tokens += static_cast<double>(r.generated_tokens);
       wall += r.wall_ms;
+      large += r.large_decisions;
     }
+    s.large_fraction = tokens > 0.0 ? large / tokens : 0.0;
     if (s.n > 0) {
       const Interval ci = wilson_interval(s.correct, s.n);
       s.accuracy = static_cast<double>(s.correct) / s.n;

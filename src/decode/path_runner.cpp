@@ -77,7 +77,8 @@ Status PathRunner::prefill() {
   if (!root.ok()) return root.status();
   prompt_ = *root;
   out_.cost.prompt_tokens = static_cast<int>(tokens->size());
-  KEYTOK_RETURN_IF_ERROR(session_.feed(prompt_, *tokens));
+  prompt_tokens_ = std::move(*tokens);
+  KEYTOK_RETURN_IF_ERROR(session_.feed(prompt_, prompt_tokens_));
   // Session::logits lasts until the next decode; paths forked from the prompt later need a copy.
   const std::span<const float> l = session_.logits(prompt_);
   prompt_logits_.assign(l.begin(), l.end());
@@ -133,6 +134,7 @@ Result<int> PathRunner::fork_path(int from, const TokenStats& stats) {
   child.logprobs.assign(pp.logprobs.begin(), pp.logprobs.begin() + static_cast<std::ptrdiff_t>(shared));
   child.confidences.assign(pp.confidences.begin(), pp.confidences.begin() + static_cast<std::ptrdiff_t>(shared));
   child.key.assign(pp.key.begin(), pp.key.begin() + static_cast<std::ptrdiff_t>(shared));
+  child.large.assign(pp.large.begin(), pp.large.begin() + static_cast<std::ptrdiff_t>(shared));
   LivePath lp{.path = static_cast<int>(out_.paths.size()), .branch = *b};
   if (!request_.stop.empty()) {
     // The end of the shared text, where a stop string may already have begun.
@@ -158,7 +160,7 @@ TokenStats PathRunner::stats_for(int l, token_id t) {
   return compute_token_stats(logits_for(l), t, top_k_);
 }
 
-bool PathRunner::append(int l, const TokenStats& stats) {
+bool PathRunner::append(int l, const TokenStats& stats, bool by_large) {
   const bool key = detector_.is_key(stats);
   if (session_.is_eog(stats.token)) {
     finish(l, "eog");
@@ -175,6 +177,7 @@ bool PathRunner::append(int l, const TokenStats& stats) {
   const std::size_t k = std::min(stats.top.size(), static_cast<std::size_t>(params_.deepconf.top_k));
   p.confidences.push_back(static_cast<float>(token_confidence(std::span(stats.top.data(), k))));
   p.key.push_back(key);
+  p.large.push_back(by_large);
   ++out_.cost.generated_tokens;
   // The token's text, once, for the listener and the stop strings.
   const std::string piece =
@@ -220,6 +223,30 @@ Status PathRunner::step() {
     lp.pending = false;
     ++lp.since_fork;
   }
+  return Status::ok_status();
+}
+
+Status PathRunner::rewind(int l, int keep) {
+  LivePath& lp = live_[static_cast<std::size_t>(l)];
+  PathResult& p = out_.paths[static_cast<std::size_t>(lp.path)];
+  KEYTOK_ASSERT(!lp.pending, "path {} rewinds with a pending token", lp.path);
+  KEYTOK_ASSERT(keep >= p.fork_index && keep <= static_cast<int>(p.tokens.size()),
+                "path {} cannot keep {} of {} tokens (fork at {})", lp.path, keep, p.tokens.size(), p.fork_index);
+  const auto n_prompt = static_cast<pos>(prompt_tokens_.size());
+  // The token before position `keep` goes in again to give the logits there.
+  const token_id last = keep > 0 ? p.tokens[static_cast<std::size_t>(keep) - 1] : prompt_tokens_.back();
+  KEYTOK_RETURN_IF_ERROR(session_.truncate(lp.branch, n_prompt + keep - 1));
+  KEYTOK_RETURN_IF_ERROR(session_.feed(lp.branch, std::span(&last, 1)));
+  const auto k = static_cast<std::size_t>(keep);
+  p.tokens.resize(k);
+  p.logprobs.resize(k);
+  p.confidences.resize(k);
+  p.key.resize(k);
+  p.large.resize(k);
+  if (!request_.stop.empty()) {
+    lp.tail = session_.detokenize(std::span(p.tokens).subspan(k > 16 ? k - 16 : 0));
+  }
+  emit({.kind = StrategyEventKind::rollback, .path = lp.path, .index = keep});
   return Status::ok_status();
 }
 

@@ -54,7 +54,17 @@ class PathRunner {
   /// finishes at max_tokens ("length"). Returns whether the path is still live. The position's
   /// key flag is the detector's (params.branch.detector) for every strategy, so that
   /// annotations mean the same whichever strategy made the tokens.
-  bool append(int l, const TokenStats& stats);
+  bool append(int l, const TokenStats& stats, bool by_large = false);
+
+  /// Rolls live path `l` back so that it keeps its first `keep` tokens: its sequence is cut
+  /// and its last kept token (or the prompt's last) fed again, so the path's logits are those
+  /// of token `keep`, as if the later tokens had never been decoded. The path must have no
+  /// pending token, and `keep` must lie in fork_index..tokens (a path never rolls back into
+  /// its parent's tokens). Sends a rollback event.
+  Status rewind(int l, int keep);
+
+  /// The prompt's tokens, as prefilled.
+  const std::vector<token_id>& prompt_tokens() const { return prompt_tokens_; }
 
   /// Whether the detector flags the distribution `stats` came from.
   bool is_key(const TokenStats& stats) const { return detector_.is_key(stats); }
@@ -101,6 +111,7 @@ class PathRunner {
   const GenerateRequest& request_;
   GenerationResult& out_;
   Branch prompt_;
+  std::vector<token_id> prompt_tokens_;
   std::vector<float> prompt_logits_;  // (n_vocab) after the prompt, for paths started after other decodes
   std::vector<LivePath> live_;
   std::vector<Branch> step_branches_;

@@ -1,4 +1,6 @@
 // GenerationResult as JSON: strategy, cost, vote, paths, forks (the search tree).
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "keytok/strategy.hpp"
@@ -28,6 +30,13 @@ json path_json(const PathResult& p, bool include_tokens) {
     if (p.key[i]) keys.push_back(i);
   }
   j["key_positions"] = std::move(keys);
+  if (std::find(p.large.begin(), p.large.end(), true) != p.large.end()) {
+    json large = json::array();
+    for (std::size_t i = 0; i < p.large.size(); ++i) {
+      if (p.large[i]) large.push_back(i);
+    }
+    j["large_positions"] = std::move(large);
+  }
   if (include_tokens) {
     j["tokens"] = p.tokens;
     j["logprobs"] = p.logprobs;
@@ -70,6 +79,16 @@ std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
   if (!r.detector.empty()) j["detector"] = r.detector;
   if (!r.detector_source.empty()) j["detector_source"] = r.detector_source;
   if (r.strategy.rfind("deepconf", 0) == 0) j["deepconf_threshold"] = r.deepconf_threshold;
+  if (r.strategy == "cascade") {
+    const DecodeCost& c = r.cost;
+    j["cost"].update({{"large_prompt_tokens", c.large_prompt_tokens},
+                      {"large_prefill_tokens", c.large_prefill_tokens},
+                      {"large_decode_calls", c.large_decode_calls},
+                      {"large_decisions", c.large_decisions},
+                      {"large_changed", c.large_changed},
+                      {"rollbacks", c.rollbacks},
+                      {"rolled_back_tokens", c.rolled_back_tokens}});
+  }
   // Invalid UTF-8 (a path cut inside a character) is replaced rather than thrown on.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -36,6 +36,7 @@ std::string StrategyParams::name() const {
     case StrategyKind::self_consistency: return "sc:" + std::to_string(n);
     case StrategyKind::branch: return "branch";
     case StrategyKind::deepconf: return "deepconf:" + std::to_string(n);
+    case StrategyKind::cascade: return "cascade";
   }
   return "greedy";
 }
@@ -47,7 +48,8 @@ int StrategyParams::min_budget_tokens() const {
 int StrategyParams::max_live_sequences() const {
   switch (kind) {
     case StrategyKind::greedy:
-    case StrategyKind::sample: return 1;
+    case StrategyKind::sample:
+    case StrategyKind::cascade: return 1;
     case StrategyKind::self_consistency: return n;
     case StrategyKind::branch: return branch.max_live;
     case StrategyKind::deepconf: {
@@ -73,13 +75,25 @@ Status StrategyParams::validate() const {
                                     " (one token for each of the " + std::to_string(min_budget_tokens()) +
                                     " starting paths); raise --budget");
   }
-  if (kind != StrategyKind::greedy && kind != StrategyKind::branch) {
+  if (kind != StrategyKind::greedy && kind != StrategyKind::branch && kind != StrategyKind::cascade) {
     Status s = sampling.validate();
     if (!s.ok()) return Status::invalid_argument(who + s.message());
   }
-  if (kind == StrategyKind::branch) {
+  if (kind == StrategyKind::branch || kind == StrategyKind::cascade) {
     Status s = branch.detector.validate();
     if (!s.ok()) return Status::invalid_argument(who + s.message());
+  }
+  if (kind == StrategyKind::cascade) {
+    const CascadeParams& c = cascade;
+    if (!(c.rollback_nats >= 0.0f)) {
+      return Status::invalid_argument(who + "the rollback threshold must be >= 0 nats (0 = no rollback)");
+    }
+    if (c.check_every < 1) return Status::invalid_argument(who + "check every must be >= 1 token");
+    if (c.max_decisions < 0) {
+      return Status::invalid_argument(who + "max large-model decisions must be >= 0 (0 = unlimited)");
+    }
+  }
+  if (kind == StrategyKind::branch) {
     if (branch.alternatives < 2 || branch.alternatives > 16) {
       return Status::invalid_argument(who + "alternatives per fork must be in 2..16");
     }
@@ -119,9 +133,10 @@ Result<StrategyParams> parse_strategy(std::string_view spec, const StrategyParam
   else if (head == "branch") p.kind = StrategyKind::branch;
   else if (head == "sc") p.kind = StrategyKind::self_consistency;
   else if (head == "deepconf") p.kind = StrategyKind::deepconf;
+  else if (head == "cascade") p.kind = StrategyKind::cascade;
   else {
     return Status::invalid_argument("unknown strategy '" + std::string(spec) +
-                                    "'; use greedy, sample, sc:N, branch or deepconf:N");
+                                    "'; use greedy, sample, sc:N, branch, deepconf:N or cascade");
   }
   p.n = 1;
   if (counted) {
@@ -156,6 +171,7 @@ Result<std::unique_ptr<Strategy>> make_strategy(const StrategyParams& params) {
     case StrategyKind::self_consistency: return detail::make_parallel_strategy(params);
     case StrategyKind::branch: return detail::make_branch_strategy(params);
     case StrategyKind::deepconf: return detail::make_deepconf_strategy(params);
+    case StrategyKind::cascade: return detail::make_cascade_strategy(params);
   }
   return Status::internal("unhandled strategy kind");
 }

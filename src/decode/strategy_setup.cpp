@@ -11,7 +11,7 @@ Result<StrategyParams> strategy_params(const StrategySpec& spec, const KeyTokenD
     if (!combine.ok()) return combine.status();
     p->combine = *combine;
   }
-  if (p->kind == StrategyKind::branch) {
+  if (p->kind == StrategyKind::branch || p->kind == StrategyKind::cascade) {
     p->branch.detector = detector.params();
     p->branch.detector_source = detector.source();
   }
@@ -23,10 +23,22 @@ Result<StrategyParams> resolve_strategy(const StrategySpec& spec, const std::sha
                                         int n_threads, const DetectorEvents& events) {
   auto p = parse_strategy(spec.spec, spec.base);
   if (!p.ok()) return p.status();
-  if (p->kind != StrategyKind::branch) return strategy_params(spec, KeyTokenDetector());
+  if (p->kind != StrategyKind::branch && p->kind != StrategyKind::cascade) {
+    return strategy_params(spec, KeyTokenDetector());
+  }
   auto detector = resolve_detector(spec.detector, model, n_threads, events);
   if (!detector.ok()) return detector.status();
   return strategy_params(spec, *detector);
+}
+
+Result<LargeModel> open_large_model(std::shared_ptr<const Model> large, const Model& small, SessionParams params) {
+  KEYTOK_RETURN_IF_ERROR(check_same_vocabulary(small, *large));
+  params.n_seq_max = 1;
+  auto session = Session::create(large, params);
+  if (!session.ok()) return session.status();
+  LargeModel out{.model = std::move(large), .session = std::move(*session)};
+  out.target = std::make_unique<SessionTarget>(*out.session);
+  return out;
 }
 
 AnswerExtractor answer_extractor(MatchMode match) {

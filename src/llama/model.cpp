@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 
 #include "llama/model_impl.hpp"
 #include "util/utf8.hpp"
@@ -200,6 +201,33 @@ std::string Model::description() const {
   char buf[256];
   llama_model_desc(impl_->model.get(), buf, sizeof buf);
   return buf;
+}
+
+Status check_same_vocabulary(const Model& small, const Model& large) {
+  const llama_vocab* a = small.impl().vocab;
+  const llama_vocab* b = large.impl().vocab;
+  const auto differ = [&](const std::string& what) {
+    return Status::invalid_argument("the models do not share one vocabulary: " + small.name() + " and " +
+                                    large.name() + " differ in " + what +
+                                    "; a cascade needs two models of one family with one tokenizer "
+                                    "(e.g. qwen2.5-coder-0.5b and qwen2.5-coder-1.5b)");
+  };
+  const int n = llama_vocab_n_tokens(a);
+  if (n != llama_vocab_n_tokens(b)) {
+    return differ("size (" + std::to_string(n) + " and " + std::to_string(llama_vocab_n_tokens(b)) + " tokens)");
+  }
+  if (llama_vocab_bos(a) != llama_vocab_bos(b)) return differ("the BOS token");
+  if (llama_vocab_eos(a) != llama_vocab_eos(b)) return differ("the EOS token");
+  if (llama_vocab_eot(a) != llama_vocab_eot(b)) return differ("the EOT token");
+  for (llama_token t = 0; t < n; ++t) {
+    const char* ta = llama_vocab_get_text(a, t);
+    const char* tb = llama_vocab_get_text(b, t);
+    if (std::string_view(ta != nullptr ? ta : "") != std::string_view(tb != nullptr ? tb : "") ||
+        llama_vocab_get_attr(a, t) != llama_vocab_get_attr(b, t)) {
+      return differ("token " + std::to_string(t));
+    }
+  }
+  return Status::ok_status();
 }
 
 }  // namespace keytok

@@ -181,6 +181,27 @@ Status Session::feed(const Branch& branch, std::span<const token_id> tokens,
   return Status::ok_status();
 }
 
+Status Session::truncate(const Branch& branch, pos keep) {
+  auto& s = *impl_;
+  if (!s.is_open(branch)) return Status::invalid_argument("truncate of a branch that is not open");
+  const pos n = s.n_past[branch.id];
+  if (keep < 0 || keep > n) {
+    return Status::invalid_argument("cannot cut a branch of " + std::to_string(n) + " positions back to " +
+                                    std::to_string(keep) + "; keep 0.." + std::to_string(n));
+  }
+  if (keep == n) return Status::ok_status();
+  // llama.cpp refuses a partial removal where the cache holds a running state instead of one
+  // cell per position (recurrent and hybrid models; docs/llama-cpp-notes.md).
+  if (!llama_memory_seq_rm(s.memory(), branch.id, keep, -1)) {
+    return Status::invalid_argument("this model's cache (" + s.model->architecture() +
+                                    ") cannot drop part of a sequence, so a path cannot be rolled back; "
+                                    "use a transformer model or turn rollback off");
+  }
+  s.n_past[branch.id] = keep;
+  s.logits_gen[branch.id] = -1;
+  return Status::ok_status();
+}
+
 Status Session::step(std::span<const Branch> branches, std::span<const token_id> tokens) {
   if (branches.size() != tokens.size()) {
     return Status::invalid_argument("step needs one token per branch");

@@ -19,8 +19,30 @@ namespace {
 
 TEST(CliGenerate, UnknownStrategy) {
   EXPECT_TRUE(exits_with(run_keytok({"generate", "-p", "hi", "--strategy", "beam:4"}), 1,
-                         "keytok generate: error: unknown strategy 'beam:4'; use greedy, sample, sc:N, branch or "
-                         "deepconf:N\n"));
+                         "keytok generate: error: unknown strategy 'beam:4'; use greedy, sample, sc:N, branch, "
+                         "deepconf:N or cascade\n"));
+}
+
+TEST(CliGenerate, CascadeNeedsALargeModelOfTheSameVocabulary) {
+  REQUIRE_MODEL(model);
+  EXPECT_TRUE(exits_with(run_keytok({"generate", "-m", model, "-p", "hi", "-s", "cascade"}), 1,
+                         "keytok generate: error: strategy cascade needs a large model; pass --big-model PATH "
+                         "(e.g. --big-model qwen2.5-coder-1.5b)\n"));
+  EXPECT_TRUE(exits_with(run_keytok({"generate", "-m", model, "-p", "hi", "--big-model", "smollm2-135m"}), 1,
+                         "keytok generate: error: --big-model is used by the cascade strategy only; add cascade "
+                         "or drop it\n"));
+  EXPECT_TRUE(exits_with(
+      run_keytok({"generate", "-m", "qwen2.5-coder-0.5b", "-p", "hi", "-s", "cascade", "--big-model", "smollm2-135m",
+                  "--no-auto-calibrate"}),
+      1,
+      "keytok generate: error: the models do not share one vocabulary: Qwen2.5 Coder 0.5B Instruct AWQ and "
+      "Smollm2 135M 8k Lc100K Mix1 Ep2 differ in size (151936 and 49152 tokens); a cascade needs two models of one "
+      "family with one tokenizer (e.g. qwen2.5-coder-0.5b and qwen2.5-coder-1.5b)\n"));
+  EXPECT_TRUE(exits_with(
+      run_keytok({"generate", "-m", model, "-p", "hi", "-s", "cascade", "--big-model", "/nonexistent.gguf"}), 1,
+      "keytok generate: error: --big-model: "));
+  EXPECT_TRUE(exits_with(run_keytok({"generate", "-m", model, "-p", "hi", "-s", "cascade", "--rollback", "-1"}),
+                         105, "--rollback: must be >= 0 (got -1)"));
 }
 
 TEST(CliGenerate, TooManySequences) {
@@ -165,8 +187,8 @@ TEST(CliBench, UnknownStrategyInList) {
   const std::string dir = temp_dir("bench_bad");
   write_file(dir + "/tasks.jsonl", "{\"id\":\"a\",\"prompt\":\"2+3?\",\"answer\":\"5\",\"match\":\"number\"}\n");
   EXPECT_TRUE(exits_with(run_keytok({"bench", "--tasks", dir + "/tasks.jsonl", "--strategies", "greedy,nope"}), 1,
-                         "keytok bench: error: unknown strategy 'nope'; use greedy, sample, sc:N, branch or "
-                         "deepconf:N\n"));
+                         "keytok bench: error: unknown strategy 'nope'; use greedy, sample, sc:N, branch, "
+                         "deepconf:N or cascade\n"));
   EXPECT_TRUE(exits_with(run_keytok({"bench", "--tasks", dir + "/tasks.jsonl", "--strategies", "greedy,,sc:2"}), 1,
                          "keytok bench: error: empty strategy in 'greedy,,sc:2'; write e.g. greedy,sc:8,branch\n"));
 }

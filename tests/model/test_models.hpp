@@ -13,7 +13,7 @@
 namespace keytok::testing {
 
 struct TestModel {
-  std::string name;  // "smollm2", "gemma3" or "qwen05"
+  std::string name;  // "smollm2", "gemma3", "qwen05" or "qwen15"
   std::string file;  // under models/
 };
 
@@ -22,6 +22,8 @@ inline const TestModel kSmolLM2{"smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"};
 inline const TestModel kGemma3{"gemma3", "gemma-3-270m-q4_k_m.gguf"};
 /// The default model, a real instruction model (151,936 tokens).
 inline const TestModel kQwen05{"qwen05", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"};
+/// Its larger sibling (one tokenizer): the cascade tests' large model.
+inline const TestModel kQwen15{"qwen15", "qwen2.5-coder-1.5b-instruct.gguf"};
 
 /// Lets GoogleTest print a model parameter by name instead of its bytes.
 inline void PrintTo(const TestModel& m, std::ostream* os) { *os << m.name; }

@@ -474,7 +474,8 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(body["error"], {
             "message": 'unknown keytok option "beam-width"; known: strategy, budget, alternatives, min-alt-prob, '
                        "max-live, max-paths, min-fork-distance, prune-gap, warmup, window, keep-percent, "
-                       "consensus, combine, match, key-rule, entropy-threshold, margin-threshold, annotate, tree",
+                       "consensus, combine, match, key-rule, entropy-threshold, margin-threshold, rollback, check-every, "
+                       "max-decisions, annotate, tree",
             "type": "invalid_request_error", "param": "keytok.beam-width", "code": None})
 
     def test_keytok_strategy_with_n_is_400(self):

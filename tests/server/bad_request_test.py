@@ -18,7 +18,7 @@ COMPLETIONS = "/v1/completions"
 MESSAGES = [{"role": "user", "content": "hi"}]
 KNOWN_KEYTOK = ("strategy, budget, alternatives, min-alt-prob, max-live, max-paths, min-fork-distance, prune-gap, "
                 "warmup, window, keep-percent, consensus, combine, match, key-rule, entropy-threshold, "
-                "margin-threshold, annotate, tree")
+                "margin-threshold, rollback, check-every, max-decisions, annotate, tree")
 
 
 def chat(**fields):
@@ -98,7 +98,9 @@ CASES = [
     ("completion_logprobs_a_bool", "POST", COMPLETIONS, b'{"prompt": "x", "logprobs": true}', 400,
      "logprobs must be an integer in 0..20 (got true)", "logprobs"),
     ("unknown_strategy", "POST", CHAT, chat(keytok={"strategy": "beam"}), 400,
-     "unknown strategy 'beam'; use greedy, sample, sc:N, branch or deepconf:N", "keytok.strategy"),
+     "unknown strategy 'beam'; use greedy, sample, sc:N, branch, deepconf:N or cascade", "keytok.strategy"),
+    ("cascade_without_large_model", "POST", CHAT, chat(keytok={"strategy": "cascade"}), 400,
+     "strategy cascade needs a large model; start the server with --big-model PATH", "keytok.strategy"),
     ("strategy_over_max_paths", "POST", CHAT, chat(keytok={"strategy": "sc:17"}), 400,
      "this request would decode 17 sequences at once; the server allows 16 per request", "keytok.strategy"),
     ("keytok_not_an_object", "POST", CHAT, chat(keytok="branch"), 400,

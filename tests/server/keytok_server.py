@@ -26,9 +26,9 @@ def free_port():
 class KeytokServer:
     """`with KeytokServer(extra_args) as srv:` -> srv.url, srv.port; stop() checks exit 0."""
 
-    def __init__(self, *args, env=None, ready_timeout=300):
+    def __init__(self, *args, env=None, ready_timeout=300, model=None):
         self.binary = os.environ.get("KEYTOK_BINARY", "build/bin/keytok")
-        self.model = os.environ.get("KEYTOK_TEST_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        self.model = model or os.environ.get("KEYTOK_TEST_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = list(args)

@@ -44,7 +44,7 @@ TEST(ModelRegistry, ListsTheFourModelsWithQwenAsDefault) {
   EXPECT_EQ(default_known_model().name, "qwen2.5-coder-0.5b");
   EXPECT_EQ(default_known_model().size_bytes, 491400064u);
   EXPECT_EQ(default_known_model().sha256, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32");
-  EXPECT_TRUE(find_known_model("qwen2.5-coder-1.5b")->has_role("extra"));
+  EXPECT_TRUE(find_known_model("qwen2.5-coder-1.5b")->has_role("test"));
   EXPECT_FALSE(find_known_model("qwen2.5-coder-1.5b")->has_role("default"));
   EXPECT_EQ(find_known_model("gpt-5"), nullptr);
   EXPECT_EQ(find_known_model("gemma3-270m")->description,

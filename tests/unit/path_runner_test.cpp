@@ -336,6 +336,9 @@ std::vector<std::string> record_events(const std::string& spec, ScriptedTarget& 
       case StrategyEventKind::path_end:
         events.push_back("end:" + std::to_string(e.path) + ":" + std::string(e.stop_reason));
         break;
+      case StrategyEventKind::rollback:
+        events.push_back("rollback:" + std::to_string(e.path) + ":" + std::to_string(e.index));
+        break;
       case StrategyEventKind::vote:
         events.push_back("vote:" + e.vote->answer.value_or("-"));
         break;

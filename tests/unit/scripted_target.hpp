@@ -90,17 +90,44 @@ class ScriptedTarget final : public DecodeTarget {
     seqs_.erase(branch.id);
     fresh_.erase(branch.id);
   }
-  Status feed(const Branch& branch, std::span<const token_id> tokens) override {
+  using DecodeTarget::feed;
+  /// The first feed into an empty sequence is its prompt; later feeds continue it.
+  Status feed(const Branch& branch, std::span<const token_id> tokens, const LogitsCallback& on_logits) override {
     Seq& s = seqs_.at(branch.id);
     if (s.n_past() + static_cast<int>(tokens.size()) > n_ctx_) return Status::context_overflow("context");
     if (cells_in_use() + static_cast<int>(tokens.size()) > kv_cells_) return Status::kv_full("kv full");
-    for (token_id t : tokens) s.push(t, next_cell_++);
-    s.n_prompt = s.n_past();
+    const bool prompt = s.n_past() == 0;
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      s.push(tokens[i], next_cell_++);
+      if (on_logits) {
+        const std::vector<float> l = prompt ? to_logits(script_({})) : logits_after(s);
+        on_logits(i, l);
+      }
+    }
+    if (prompt) s.n_prompt = s.n_past();
     ++counters_.decode_calls;
     counters_.tokens_decoded += static_cast<std::int64_t>(tokens.size());
+    feeds.push_back({branch.id, {tokens.begin(), tokens.end()}});
     fresh_ = {branch.id};
     s.logits = logits_after(s);
     return Status::ok_status();
+  }
+  Status truncate(const Branch& branch, pos keep) override {
+    Seq& s = seqs_.at(branch.id);
+    if (keep < 0 || keep > s.n_past()) return Status::invalid_argument("truncate out of range");
+    s.tokens.resize(static_cast<std::size_t>(keep));
+    s.cells.resize(static_cast<std::size_t>(keep));
+    fresh_.erase(branch.id);
+    ++truncations;
+    return Status::ok_status();
+  }
+  /// Each feed: the sequence and the tokens fed.
+  std::vector<std::pair<seq_id, std::vector<token_id>>> feeds;
+  int truncations = 0;
+  /// The tokens sequence `id` holds (prompt included); empty when it is not open.
+  std::vector<token_id> held_tokens(seq_id id) const {
+    const auto it = seqs_.find(id);
+    return it == seqs_.end() ? std::vector<token_id>() : it->second.tokens;
   }
   Status step(std::span<const Branch> branches, std::span<const token_id> tokens) override {
     const int call = static_cast<int>(steps.size());

@@ -15,6 +15,12 @@ void print_bench_table(const std::vector<BenchSummary>& summaries, std::ostream&
     out << fmt::format("{:<14} {:>5} {:>7.1f}% {:>8.1f}-{:>5.1f}%  {:>12.1f} {:>11.0f} {:>14}\n", s.strategy,
                        s.n, 100 * s.accuracy, 100 * s.lo, 100 * s.hi, s.mean_tokens, s.mean_wall_ms, tpc);
   }
+  for (const BenchSummary& s : summaries) {
+    if (s.strategy == "cascade" && s.n > 0) {
+      out << fmt::format("{}: the large model chose {:.1f}% of the generated tokens\n", s.strategy,
+                         100 * s.large_fraction);
+    }
+  }
 }
 
 void write_bench_html(const std::vector<BenchSummary>& summaries, const std::string& title, std::ostream& out) {

@@ -48,6 +48,7 @@ int run_bench(const BenchOptions& o) {
   auto model = load_model(o.model);
   if (!model.ok()) return fail(kCmd, model.status());
   std::vector<std::unique_ptr<Strategy>> strategies;
+  std::vector<StrategyParams> resolved;
   int n_seq = 1;
   for (const std::string& s : *specs) {
     auto p = resolve_strategy(o.strategy, s, *model, o.model.session);
@@ -55,8 +56,10 @@ int run_bench(const BenchOptions& o) {
     auto st = make_strategy(*p);
     if (!st.ok()) return fail(kCmd, st.status());
     n_seq = std::max(n_seq, p->max_live_sequences());
-    if (p->kind == StrategyKind::branch) {
-      std::fprintf(stderr, "keytok bench: %s forks where %s (%s)\n", s.c_str(),
+    resolved.push_back(*p);
+    if (p->kind == StrategyKind::branch || p->kind == StrategyKind::cascade) {
+      std::fprintf(stderr, "keytok bench: %s %s where %s (%s)\n", s.c_str(),
+                   p->kind == StrategyKind::branch ? "forks" : "asks the large model",
                    KeyTokenDetector(p->branch.detector).describe().c_str(), p->branch.detector_source.c_str());
     }
     strategies.push_back(std::move(*st));
@@ -87,6 +90,8 @@ int run_bench(const BenchOptions& o) {
   sp.n_seq_max = n_seq;
   auto session = Session::create(*model, sp);
   if (!session.ok()) return fail(kCmd, session.status());
+  auto large = open_big_model(o.strategy, resolved, **model, o.model);
+  if (!large.ok()) return fail(kCmd, large.status());
 
   const std::size_t total = tasks->size() * strategies.size();
   Progress progress(static_cast<long>(total - std::min(total, done.size())), "runs");
@@ -95,7 +100,8 @@ int run_bench(const BenchOptions& o) {
       const std::string name = strategy->params().name();
       if (done.count({task.id, name}) > 0) continue;
       GenerateRequest req{.prompt = task.prompt, .raw = o.raw,
-                          .extract = [&task](std::string_view t) { return extract_answer(task.match, t, &task); }};
+                          .extract = [&task](std::string_view t) { return extract_answer(task.match, t, &task); },
+                          .large = *large ? (*large)->target.get() : nullptr};
       auto r = strategy->run(**session, req);
       if (!r.ok()) {
         progress.finish();
@@ -106,7 +112,10 @@ int run_bench(const BenchOptions& o) {
                    .answer = r->vote.answer.value_or(""), .expected = task.answer,
                    .generated_tokens = r->cost.generated_tokens, .prompt_tokens = r->cost.prompt_tokens,
                    .decode_calls = r->cost.decode_calls, .peak_live = r->cost.peak_live,
-                   .forks = r->cost.forks, .paths = static_cast<int>(r->paths.size()), .wall_ms = r->cost.wall_ms};
+                   .forks = r->cost.forks, .paths = static_cast<int>(r->paths.size()), .wall_ms = r->cost.wall_ms,
+                   .large_decisions = r->cost.large_decisions, .large_changed = r->cost.large_changed,
+                   .large_prefill_tokens = r->cost.large_prefill_tokens,
+                   .large_decode_calls = r->cost.large_decode_calls, .rollbacks = r->cost.rollbacks};
       if (out) {
         if (auto st = out->append(bench_row_line(row)); !st.ok()) {
           progress.finish();
@@ -140,7 +149,7 @@ void setup_bench(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("bench", "Run decoding strategies over a task file and compare accuracy and tokens");
   add_model_options(cmd, o->model);
   cmd->add_option("--tasks", o->tasks_file, "Task file (keytok JSONL or GSM8K JSONL)")->required();
-  cmd->add_option("--strategies", o->strategies, "Comma-separated: greedy, sample, sc:N, branch, deepconf:N")
+  cmd->add_option("--strategies", o->strategies, "Comma-separated: greedy, sample, sc:N, branch, deepconf:N, cascade")
       ->capture_default_str();
   cmd->add_option("-o,--output", o->output, "Append one JSON line per run to FILE");
   cmd->add_flag("--resume", o->resume, "Continue an existing -o file, skipping runs it holds");

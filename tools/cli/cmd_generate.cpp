@@ -39,9 +39,12 @@ int run_generate(const GenerateOptions& o) {
   sp.n_seq_max = params->max_live_sequences();
   auto session = Session::create(*model, sp);
   if (!session.ok()) return fail(kCmd, session.status());
+  auto large = open_big_model(o.strategy, {*params}, **model, o.model);
+  if (!large.ok()) return fail(kCmd, large.status());
 
   GenerateRequest req{.prompt = o.prompt, .raw = o.raw,
-                      .extract = answer_extractor(parse_match_mode(o.match).value_or(MatchMode::exact))};
+                      .extract = answer_extractor(parse_match_mode(o.match).value_or(MatchMode::exact)),
+                      .large = *large ? (*large)->target.get() : nullptr};
   auto r = (*strategy)->run(**session, req);
   if (!r.ok()) return fail(kCmd, r.status());
   if (o.json) {
@@ -61,6 +64,14 @@ int run_generate(const GenerateOptions& o) {
                r->strategy.c_str(), r->vote.answer ? r->vote.answer->c_str() : "(none)", votes.c_str(),
                c.prompt_tokens, static_cast<long long>(c.generated_tokens), r->paths.size(), c.forks,
                static_cast<long long>(c.decode_calls), c.peak_live, c.wall_ms);
+  if (params->kind == StrategyKind::cascade) {
+    std::fprintf(stderr,
+                 "cascade: the large model chose %d of %lld tokens (%d changed, %d rollbacks undoing %lld), "
+                 "prefilled %lld tokens in %lld decode calls\n",
+                 c.large_decisions, static_cast<long long>(c.generated_tokens), c.large_changed, c.rollbacks,
+                 static_cast<long long>(c.rolled_back_tokens), static_cast<long long>(c.large_prefill_tokens),
+                 static_cast<long long>(c.large_decode_calls));
+  }
   return 0;
 }
 
@@ -69,10 +80,10 @@ int run_generate(const GenerateOptions& o) {
 void setup_generate(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<GenerateOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "generate", "Decode a prompt with greedy, sample, sc:N, branch or deepconf:N and report the cost");
+      "generate", "Decode a prompt with greedy, sample, sc:N, branch, deepconf:N or cascade and report the cost");
   add_model_options(cmd, o->model);
   cmd->add_option("-p,--prompt", o->prompt, "User prompt")->required();
-  cmd->add_option("-s,--strategy", o->spec, "greedy, sample, sc:N, branch or deepconf:N (N <= 256)")
+  cmd->add_option("-s,--strategy", o->spec, "greedy, sample, sc:N, branch, deepconf:N (N <= 256) or cascade")
       ->capture_default_str();
   cmd->add_option("--match", o->match, "Answer extraction for the vote: exact, number or contains")
       ->capture_default_str()->check(CLI::IsMember({"exact", "number", "contains"}));
@@ -84,6 +95,7 @@ void setup_generate(CLI::App& app, int& exit_code) {
       "Examples:\n"
       "  keytok generate -p \"What is 17 + 25?\" --strategy sc:8 --match number\n"
       "  keytok generate -p \"What is 17 + 25?\" --strategy branch --budget 256 --json\n"
+      "  keytok generate -m qwen2.5-coder-0.5b -s cascade --big-model qwen2.5-coder-1.5b -p \"What is 17 * 23?\"\n"
       "Prints the chosen path's text on stdout and the answer and cost on stderr.");
   cmd->callback([o, &exit_code] { exit_code = run_generate(*o); });
 }

@@ -22,6 +22,7 @@ namespace {
 struct ServeOptions {
   ModelOptions model;
   DetectorSpec detector;
+  std::string big_model;  // cascade's large model: a path or a known model's name
   server::ServeParams params;
 };
 
@@ -34,6 +35,12 @@ int run_serve(ServeOptions& o) {
   p.model.path = *path;
   p.session = o.model.session;
   p.detector = o.detector;
+  if (!o.big_model.empty()) {
+    auto big = resolve_model(o.big_model);
+    if (!big.ok()) return fail(kCmd, Status(big.status().code(), "--big-model: " + big.status().message()));
+    p.big_model = o.model.model;
+    p.big_model.path = *big;
+  }
   if (p.api_key.empty()) {
     if (const char* env = std::getenv("KEYTOK_API_KEY")) p.api_key = env;
   }
@@ -103,6 +110,8 @@ void setup_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--host", p.host, "Address to listen on (loopback by default)")->capture_default_str();
   cmd->add_option("--port", p.port, "Port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key", p.api_key, "Require Authorization: Bearer KEY on /v1/* (or set KEYTOK_API_KEY)");
+  cmd->add_option("--big-model", o->big_model,
+                  "Large model for the cascade strategy (a GGUF file or a known model's name; same vocabulary)");
   cmd->add_option("--web-dir", p.web_dir, "Serve the viewer from this folder instead of the built-in copy");
   cmd->add_option("--parallel", p.limits.parallel, "Requests decoding at once")->capture_default_str()
       ->check(CLI::Range(1, 256));

@@ -1,6 +1,8 @@
 // Strategy flags for `generate` and `bench`.
 #include "strategy_options.hpp"
 
+#include <algorithm>
+
 namespace keytok::cli {
 
 void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
@@ -33,7 +35,41 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
       ->capture_default_str();
   cmd->add_option("--consensus", p.deepconf.consensus, "deepconf: stop when the leader holds this vote share")
       ->capture_default_str();
+  cmd->add_option("--big-model", o.big_model,
+                  "cascade: the large model (a GGUF file or a known model's name) with the same vocabulary");
+  cmd->add_option("--rollback", p.cascade.rollback_nats,
+                  "cascade: roll back where the large model's surprisal at an accepted token exceeds this (nats; 0 = off)")
+      ->capture_default_str()->check(at_least_real(0));
+  cmd->add_option("--check-every", p.cascade.check_every,
+                  "cascade with --rollback: the large model checks at least every this many tokens")
+      ->capture_default_str()->check(at_least(1));
+  cmd->add_option("--max-decisions", p.cascade.max_decisions,
+                  "cascade: large-model decisions per answer at most (0 = unlimited)")
+      ->capture_default_str()->check(at_least(0));
   add_detector_options(cmd, o.detector);
+}
+
+Result<std::optional<LargeModel>> open_big_model(const StrategyOptions& o, const std::vector<StrategyParams>& strategies,
+                                                 const Model& small, const ModelOptions& model_opts) {
+  const bool cascade = std::any_of(strategies.begin(), strategies.end(),
+                                   [](const StrategyParams& p) { return p.kind == StrategyKind::cascade; });
+  if (!cascade) {
+    if (!o.big_model.empty()) {
+      return Status::invalid_argument("--big-model is used by the cascade strategy only; add cascade or drop it");
+    }
+    return std::optional<LargeModel>();
+  }
+  if (o.big_model.empty()) {
+    return Status::invalid_argument("strategy cascade needs a large model; pass --big-model PATH (e.g. "
+                                    "--big-model qwen2.5-coder-1.5b)");
+  }
+  ModelOptions big = model_opts;
+  big.model.path = o.big_model;
+  auto model = load_model(big);
+  if (!model.ok()) return Status(model.status().code(), "--big-model: " + model.status().message());
+  auto large = open_large_model(*model, small, model_opts.session);
+  if (!large.ok()) return large.status();
+  return std::optional<LargeModel>(std::move(*large));
 }
 
 Result<StrategyParams> resolve_strategy(const StrategyOptions& o, const std::string& spec,

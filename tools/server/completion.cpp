@@ -175,6 +175,15 @@ struct Run {
       k["cost"] = {{"prompt_tokens", r.cost.prompt_tokens}, {"generated_tokens", r.cost.generated_tokens},
                    {"decode_calls", r.cost.decode_calls},   {"peak_live", r.cost.peak_live},
                    {"forks", r.cost.forks},                 {"wall_ms", r.cost.wall_ms}};
+      if (req.params.kind == StrategyKind::cascade) {
+        k["cost"].update({{"large_prompt_tokens", r.cost.large_prompt_tokens},
+                          {"large_prefill_tokens", r.cost.large_prefill_tokens},
+                          {"large_decode_calls", r.cost.large_decode_calls},
+                          {"large_decisions", r.cost.large_decisions},
+                          {"large_changed", r.cost.large_changed},
+                          {"rollbacks", r.cost.rollbacks},
+                          {"rolled_back_tokens", r.cost.rolled_back_tokens}});
+      }
     }
     return k;
   }
@@ -197,6 +206,8 @@ struct Run {
       }
       case StrategyEventKind::path_end:
         return {{"type", "end"}, {"path", e.path}, {"stop_reason", std::string(e.stop_reason)}};
+      case StrategyEventKind::rollback:
+        return {{"type", "rollback"}, {"path", e.path}, {"index", e.index}};
       case StrategyEventKind::vote: {
         ordered_json tallies = ordered_json::array();
         for (const VoteTally& t : e.vote->tallies) tallies.push_back({{"answer", t.answer}, {"count", t.count}});
@@ -210,6 +221,9 @@ struct Run {
   void note(const StrategyEvent& e) {
     if (e.kind == StrategyEventKind::token) {
       notes[e.path].push_back(TokenNote::of(e));
+    } else if (e.kind == StrategyEventKind::rollback) {
+      auto& n = notes[e.path];
+      n.resize(std::min(n.size(), static_cast<std::size_t>(e.index)));
     } else if (e.kind == StrategyEventKind::fork) {
       for (const ForkAlternative& a : e.fork->alternatives) {
         if (a.path >= 0 && a.path != e.path) parents[a.path] = {e.path, e.fork->index};
@@ -242,10 +256,12 @@ struct Run {
     return p;
   }
 
-  // Whether one path's tokens are the answer as they come (greedy, sample, or n choices).
+  // Whether one path's tokens are the answer as they come (greedy, sample, n choices, or a
+  // cascade without rollback; a rollback would take back text already sent).
   bool streams_text() const {
     return req.params.kind == StrategyKind::greedy || req.params.kind == StrategyKind::sample ||
-           (!req.keytok && req.params.kind == StrategyKind::self_consistency);
+           (!req.keytok && req.params.kind == StrategyKind::self_consistency) ||
+           (req.params.kind == StrategyKind::cascade && req.params.cascade.rollback_nats <= 0.0f);
   }
 
   // The paths the response's choices show: every path when each is the answer as it comes (one
@@ -288,16 +304,28 @@ std::variant<Admitted, ApiError> admit(ServerContext& ctx, ServeRequest request,
                     .type = "invalid_request_error",
                     .param = request.chat ? "messages" : "prompt"};
   }
-  auto target = ctx.engine.admit(request.params.max_live_sequences(), cancel);
-  if (!target.ok()) {
-    const Status& st = target.status();
+  const bool cascade = request.params.kind == StrategyKind::cascade;
+  if (cascade && ctx.large == nullptr) {
+    return ApiError{.status = 400,
+                    .message = "strategy cascade needs a large model; start the server with --big-model PATH",
+                    .param = "keytok.strategy"};
+  }
+  const auto refused = [](const Status& st) {
     if (st.code() == StatusCode::busy) return ApiError{.status = 429, .message = st.message(), .type = "server_busy"};
     if (st.code() == StatusCode::aborted) {
       return ApiError{.status = 503, .message = st.message(), .type = "server_unavailable"};
     }
     return ApiError{.status = 400, .message = st.message()};
+  };
+  auto target = ctx.engine.admit(request.params.max_live_sequences(), cancel);
+  if (!target.ok()) return refused(target.status());
+  Admitted admitted{.target = std::move(*target), .request = std::move(request)};
+  if (cascade) {
+    auto large = ctx.large->admit(1, cancel);
+    if (!large.ok()) return refused(large.status());
+    admitted.large = std::move(*large);
   }
-  return Admitted{.target = std::move(*target), .request = std::move(request)};
+  return admitted;
 }
 
 std::variant<std::string, ApiError> complete(ServerContext& ctx, Admitted& admitted, const std::atomic<bool>* cancel) {
@@ -308,6 +336,7 @@ std::variant<std::string, ApiError> complete(ServerContext& ctx, Admitted& admit
   if (!strategy.ok()) return ApiError{.status = 400, .message = strategy.status().message()};
   GenerateRequest g = run.generate_request();
   g.cancel = cancel;
+  g.large = admitted.large.get();
   const bool collect = admitted.request.annotate || admitted.request.logprobs >= 0;
   if (collect) g.on_event = [&run](const StrategyEvent& e) { run.note(e); };
   auto r = (*strategy)->run(*admitted.target, g);
@@ -395,6 +424,7 @@ void complete_stream(ServerContext& ctx, Admitted& admitted, std::atomic<bool>& 
   auto strategy = make_strategy(params);
   GenerateRequest g = run.generate_request();
   g.cancel = &cancel;
+  g.large = admitted.large.get();
   // Text streamed so far per choice (path), and the bytes of it already sent.
   std::map<int, std::string> text;
   std::map<int, std::size_t> sent;

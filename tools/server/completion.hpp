@@ -20,6 +20,7 @@ namespace keytok::server {
 /// What every request shares.
 struct ServerContext {
   Engine& engine;
+  Engine* large;              // cascade's large model (--big-model); null when none
   KeyTokenDetector detector;  // the model's calibrated rule, for annotations and branch
   std::string model_id;       // what /v1/models lists
   Metrics& metrics;
@@ -28,10 +29,11 @@ struct ServerContext {
 /// A request admitted to the engine, with its prompt checked against the context.
 struct Admitted {
   std::unique_ptr<RequestTarget> target;
+  std::unique_ptr<RequestTarget> large;  // cascade: one sequence of the large model's engine
   ServeRequest request;
 };
 
-/// Checks the prompt's length and waits for a slot. 400 (prompt over the context), 429 (queue
+/// Checks the prompt's length and waits for a slot (cascade: one on each engine). 400 (prompt over the context), 429 (queue
 /// full), 503 (shutting down), 499-like cancellation is reported as 400 with type "cancelled".
 std::variant<Admitted, ApiError> admit(ServerContext& ctx, ServeRequest request, const std::atomic<bool>* cancel);
 

@@ -70,9 +70,19 @@ void RequestTarget::close(const Branch& branch) {
   logits_.erase(branch.id);
 }
 
-Status RequestTarget::feed(const Branch& branch, std::span<const token_id> tokens) {
-  Engine::Job job{.owner = this, .feed = true, .branches = {branch}, .tokens = {tokens.begin(), tokens.end()}};
+Status RequestTarget::feed(const Branch& branch, std::span<const token_id> tokens, const LogitsCallback& on_logits) {
+  Engine::Job job{.owner = this, .feed = true, .on_logits = on_logits ? &on_logits : nullptr,
+                  .branches = {branch}, .tokens = {tokens.begin(), tokens.end()}};
   return engine_.submit(job);
+}
+
+Status RequestTarget::truncate(const Branch& branch, pos keep) {
+  std::lock_guard lk(engine_.m_);
+  if (std::find(open_.begin(), open_.end(), branch.id) == open_.end()) {
+    return Status::invalid_argument("truncate of a branch this request does not hold");
+  }
+  logits_.erase(branch.id);
+  return engine_.session_->truncate(branch, keep);
 }
 
 Status RequestTarget::step(std::span<const Branch> branches, std::span<const token_id> tokens) {
@@ -219,11 +229,13 @@ void Engine::run_batch(std::vector<Job*>& jobs) {
   // step for its first token, not one decode per request ahead of it.
   std::size_t total = 0;
   bool feeds = false;
+  bool all_logits = false;
   for (const Job* job : jobs) {
     total += job->tokens.size();
     feeds = feeds || job->feed;
+    all_logits = all_logits || job->on_logits != nullptr;
   }
-  if (static_cast<int>(total) <= session_->n_batch()) {
+  if (static_cast<int>(total) <= session_->n_batch() && !all_logits) {
     std::vector<Branch> branches;
     std::vector<std::span<const token_id>> tokens;
     for (Job* job : jobs) {
@@ -248,7 +260,7 @@ void Engine::run_batch(std::vector<Job*>& jobs) {
   for (Job* job : jobs) {
     if (!job->feed) continue;
     const std::int64_t before = session_->counters().decode_calls;
-    job->result = session_->feed(job->branches[0], job->tokens);
+    job->result = session_->feed(job->branches[0], job->tokens, job->on_logits ? *job->on_logits : LogitsCallback{});
     if (job->result.ok()) copy_logits(*job->owner, job->branches[0]);
     job->owner->counters_.decode_calls += session_->counters().decode_calls - before;
     job->owner->counters_.tokens_decoded += static_cast<std::int64_t>(job->tokens.size());

@@ -64,7 +64,9 @@ class RequestTarget final : public DecodeTarget {
   Result<Branch> open() override;
   Result<Branch> fork(const Branch& parent) override;
   void close(const Branch& branch) override;
-  Status feed(const Branch& branch, std::span<const token_id> tokens) override;
+  using DecodeTarget::feed;
+  Status feed(const Branch& branch, std::span<const token_id> tokens, const LogitsCallback& on_logits) override;
+  Status truncate(const Branch& branch, pos keep) override;
   Status step(std::span<const Branch> branches, std::span<const token_id> tokens) override;
   std::span<const float> logits(const Branch& branch) const override;
   pos n_past(const Branch& branch) const override;
@@ -111,6 +113,8 @@ class Engine {
   struct Job {
     RequestTarget* owner = nullptr;
     bool feed = false;
+    const LogitsCallback* on_logits = nullptr;  // a feed that wants every token's logits (decoded
+                                                // on its own; called on the engine thread)
     std::vector<Branch> branches;
     std::vector<token_id> tokens;
     Status result;

@@ -57,6 +57,7 @@ struct HttpServer::Impl {
   int port = -1;
   std::atomic<bool> loading{true};
   std::unique_ptr<Engine> engine;
+  std::unique_ptr<Engine> large;  // cascade's large model, when --big-model
   std::unique_ptr<ServerContext> ctx;
   Metrics metrics;
 
@@ -265,6 +266,22 @@ Status HttpServer::bind() {
 
 int HttpServer::port() const { return impl_->port; }
 
+namespace {
+
+// cascade's large model: its own engine, one sequence per running request, after the same
+// vocabulary check as the CLI's (open_large_model). Null when no --big-model was given.
+Result<std::unique_ptr<Engine>> open_large_engine(const ServeParams& params, const Model& small) {
+  if (params.big_model.path.empty()) return std::unique_ptr<Engine>();
+  auto large = Model::load(params.big_model);
+  if (!large.ok()) return Status(large.status().code(), "--big-model: " + large.status().message());
+  KEYTOK_RETURN_IF_ERROR(check_same_vocabulary(small, **large));
+  EngineLimits limits = params.limits;
+  limits.sequences = std::min(kMaxSequences, limits.parallel);
+  return Engine::create(*large, params.session, limits);
+}
+
+}  // namespace
+
 Status HttpServer::run(const std::function<void(const std::string&)>& notice) {
   Impl& s = *impl_;
   std::atomic<bool> listener_done{false};
@@ -280,14 +297,17 @@ Status HttpServer::run(const std::function<void(const std::string&)>& notice) {
     auto detector = resolve_detector(s.params.detector, *model, s.params.session.n_threads, events);
     auto engine = detector.ok() ? Engine::create(*model, s.params.session, s.params.limits)
                                 : Result<std::unique_ptr<Engine>>(detector.status());
+    auto large = engine.ok() ? open_large_engine(s.params, **model) : Result<std::unique_ptr<Engine>>(engine.status());
+    if (!large.ok()) engine = large.status();
     if (engine.ok()) {
       {
         std::lock_guard lk(s.m);
         s.engine = std::move(*engine);
+        s.large = std::move(*large);
       }
       const std::string id = s.params.model.path.empty() ? (*model)->name()
                                                          : std::filesystem::path(s.params.model.path).stem().string();
-      s.ctx = std::make_unique<ServerContext>(ServerContext{*s.engine, *detector, id, s.metrics});
+      s.ctx = std::make_unique<ServerContext>(ServerContext{*s.engine, s.large.get(), *detector, id, s.metrics});
       s.loading = false;
       if (notice) notice(fmt::format("ready: {} on http://{}:{} ({})", id, s.params.host, s.port, detector->describe()));
     } else {
@@ -321,6 +341,7 @@ Status HttpServer::run(const std::function<void(const std::string&)>& notice) {
   listener.join();
   s.ctx.reset();
   s.engine.reset();
+  s.large.reset();
   return result;
 }
 
@@ -332,6 +353,7 @@ void HttpServer::stop() {
     std::lock_guard lk(s.m);
     s.stop_requested = true;
     if (s.engine) s.engine->stop_admitting();  // queued requests get 503
+    if (s.large) s.large->stop_admitting();
   }
   s.cv.notify_all();
 }

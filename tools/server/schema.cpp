@@ -19,10 +19,11 @@ ApiError bad(std::string param, std::string message) {
 }
 
 // The keytok object's keys: the CLI's option names (keytok generate --help).
-constexpr std::array<std::string_view, 19> kKeytokKeys = {
+constexpr std::array<std::string_view, 22> kKeytokKeys = {
     "strategy", "budget",   "alternatives", "min-alt-prob", "max-live",         "max-paths",
     "min-fork-distance", "prune-gap", "warmup", "window", "keep-percent", "consensus", "combine",
-    "match", "key-rule", "entropy-threshold", "margin-threshold", "annotate", "tree"};
+    "match", "key-rule", "entropy-threshold", "margin-threshold", "rollback", "check-every",
+    "max-decisions", "annotate", "tree"};
 
 std::string known_keys() {
   std::string out;
@@ -140,6 +141,9 @@ std::optional<ApiError> parse_keytok(const json& k, ServeRequest& r) {
   if (auto v = rd.integer("window", 1, 1'000'000)) p.deepconf.window = static_cast<int>(*v);
   if (auto v = rd.number("keep-percent", 0.0, 100.0, true)) p.deepconf.keep_percent = static_cast<float>(*v);
   if (auto v = rd.number("consensus", 0.0, 1.0, true)) p.deepconf.consensus = static_cast<float>(*v);
+  if (auto v = rd.number("rollback", 0.0, 1e6)) p.cascade.rollback_nats = static_cast<float>(*v);
+  if (auto v = rd.integer("check-every", 1, 1'000'000)) p.cascade.check_every = static_cast<int>(*v);
+  if (auto v = rd.integer("max-decisions", 0, 1'000'000)) p.cascade.max_decisions = static_cast<int>(*v);
   if (auto v = rd.string("combine")) {
     auto rule = parse_combine_rule(*v);
     if (!rule.ok()) return bad("keytok.combine", rule.status().message());
@@ -168,7 +172,7 @@ std::optional<ApiError> parse_keytok(const json& k, ServeRequest& r) {
     r.detector = d;
   }
   const bool several = p.kind == StrategyKind::self_consistency || p.kind == StrategyKind::branch ||
-                       p.kind == StrategyKind::deepconf;
+                       p.kind == StrategyKind::deepconf || p.kind == StrategyKind::cascade;
   r.annotate = rd.boolean("annotate").value_or(true);
   r.tree = rd.boolean("tree").value_or(several);
   if (rd.error) return rd.error;

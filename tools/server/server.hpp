@@ -21,6 +21,7 @@ struct ServeParams {
   std::string api_key;              // non-empty: /v1/* needs "Authorization: Bearer <key>"
   std::string web_dir;              // non-empty: serve the viewer from this folder, not the binary
   ModelParams model;                // model.path resolved
+  ModelParams big_model;            // cascade's large model; path resolved; empty path = none
   SessionParams session{.n_ctx = 8192};
   DetectorSpec detector;            // the key-token rule for annotations and branch
   EngineLimits limits;
