@@ -9,36 +9,23 @@
 // where one is too surprising to it, both caches go back to that token and the large model
 // chooses it. The large model also catches up every check_every tokens and before the small
 // model ends the answer, so no stretch goes unchecked.
-#include <algorithm>
-#include <cmath>
-#include <limits>
-
 #include "decode/path_runner.hpp"
 #include "decode/strategies.hpp"
+#include "keytok/token_stats.hpp"
 #include "util/assert.hpp"
 
 namespace keytok::detail {
 
 namespace {
 
-// -log softmax(logits)[t] and the argmax, in one pass.
+// -log p of `t` (nats) and the argmax, from the shared statistics pass (top 1 only).
 struct TokenView {
-  float surprisal = 0.0f;  // nats
+  float surprisal = 0.0f;
   token_id argmax = -1;
 };
 TokenView view_token(std::span<const float> logits, token_id t) {
-  float max = -std::numeric_limits<float>::infinity();
-  token_id arg = 0;
-  for (std::size_t i = 0; i < logits.size(); ++i) {
-    if (logits[i] > max) {
-      max = logits[i];
-      arg = static_cast<token_id>(i);
-    }
-  }
-  double sum = 0.0;
-  for (float x : logits) sum += std::exp(static_cast<double>(x - max));
-  const double log_z = static_cast<double>(max) + std::log(sum);
-  return {.surprisal = static_cast<float>(log_z - logits[static_cast<std::size_t>(t)]), .argmax = arg};
+  const TokenStats st = compute_token_stats(logits, t, /*top_k=*/1);
+  return {.surprisal = -st.logprob, .argmax = st.top.front().id};
 }
 
 // The large model's side: one sequence that holds the prompt and the path's tokens up to
