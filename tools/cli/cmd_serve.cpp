@@ -44,6 +44,14 @@ int run_serve(ServeOptions& o) {
   if (p.api_key.empty()) {
     if (const char* env = std::getenv("KEYTOK_API_KEY")) p.api_key = env;
   }
+  // Loopback is the default (SECURITY.md); another address without a key opens the model, and
+  // the machine's cores, to anyone who can reach the port.
+  if (p.api_key.empty() && p.host != "127.0.0.1" && p.host != "::1" && p.host != "localhost") {
+    std::fprintf(stderr,
+                 "keytok serve: warning: listening on %s without an API key; anyone who can reach this port can "
+                 "use the model (pass --api-key KEY or set KEYTOK_API_KEY)\n",
+                 p.host.c_str());
+  }
   if (!p.web_dir.empty() && !std::filesystem::is_directory(p.web_dir)) {
     return fail(kCmd, Status::not_found("--web-dir " + p.web_dir + " is not a directory"));
   }

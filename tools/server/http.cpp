@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -23,6 +24,21 @@
 namespace keytok::server {
 
 namespace {
+
+// `name` inside `folder` as a regular file, after following links: nothing outside the folder,
+// not even through a link placed in it, is served (SECURITY.md). The route already admits only
+// one path segment without a leading dot; this holds whatever the route lets through.
+std::optional<std::filesystem::path> file_in_folder(const std::string& folder, const std::string& name) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path root = fs::canonical(folder, ec);
+  if (ec) return std::nullopt;
+  const fs::path p = fs::canonical(root / name, ec);
+  if (ec || !fs::is_regular_file(p, ec)) return std::nullopt;
+  const auto [r, q] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
+  if (r != root.end()) return std::nullopt;
+  return p;
+}
 
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
@@ -185,10 +201,9 @@ void HttpServer::Impl::static_file(const std::string& name, httplib::Response& r
       res.set_content(std::string(a->body), std::string(a->content_type));
       return;
     }
-  } else {
-    const std::filesystem::path p = std::filesystem::path(params.web_dir) / name;
-    std::ifstream in(p, std::ios::binary);
-    if (in && std::filesystem::is_regular_file(p)) {
+  } else if (const std::optional<std::filesystem::path> p = file_in_folder(params.web_dir, name)) {
+    std::ifstream in(*p, std::ios::binary);
+    if (in) {
       res.set_content(std::string(std::istreambuf_iterator<char>(in), {}), std::string(web_content_type(name)));
       return;
     }
