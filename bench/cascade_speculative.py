@@ -69,9 +69,14 @@ def main():
     server = os.path.join(args.build, "bin", "llama-server")
     port = free_port()
     cmd = [server, "-m", args.target, "-t", str(args.threads), "-c", str(args.ctx), "--port", str(port),
-           "-np", "1", "--no-webui", "--cache-reuse", "0"]
+           "-np", "1", "--no-webui", "--cache-reuse", "0",
+           # The chat prompt as keytok builds it (llama_chat_apply_template on the GGUF's template):
+           # the Jinja engine would run Qwen2.5's template with its default system message, a
+           # different prompt and so different answers.
+           "--no-jinja"]
     if args.draft:
-        cmd += ["--spec-draft-model", args.draft, "--threads-draft", str(args.threads)]
+        # --spec-type: this llama.cpp loads a draft model without it but drafts nothing.
+        cmd += ["--spec-draft-model", args.draft, "--spec-type", "draft-simple", "--threads-draft", str(args.threads)]
     log = open(args.output + ".server.log", "ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -94,8 +99,11 @@ def main():
                 row = {"task": t["id"], "strategy": "speculative" if args.draft else "llama-server greedy",
                        "output": j["choices"][0]["message"]["content"],
                        "finish_reason": j["choices"][0]["finish_reason"],
+                       "prompt_tokens": j["usage"]["prompt_tokens"],
                        "generated_tokens": j["usage"]["completion_tokens"], "wall_ms": wall_ms,
                        "draft_n": timings.get("draft_n"), "draft_n_accepted": timings.get("draft_n_accepted")}
+                if args.draft and not row["draft_n"]:
+                    sys.exit(f"task {t['id']}: llama-server drafted no tokens; speculative decoding is off")
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 out.flush()
                 print(f"{i + 1}/{len(todo)} {t['id']} {wall_ms / 1000:.1f} s", flush=True)
