@@ -65,7 +65,7 @@ class StaticFilesTest(unittest.TestCase):
     def get(self, raw_path):
         conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
         try:
-            # skip_host and a path sent as written: no client-side normalisation.
+            # The path goes on the request line as written: no client-side normalisation.
             conn.putrequest("GET", raw_path, skip_accept_encoding=True)
             conn.endheaders()
             resp = conn.getresponse()

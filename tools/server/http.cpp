@@ -35,8 +35,8 @@ std::optional<std::filesystem::path> file_in_folder(const std::string& folder, c
   if (ec) return std::nullopt;
   const fs::path p = fs::canonical(root / name, ec);
   if (ec || !fs::is_regular_file(p, ec)) return std::nullopt;
-  const auto [r, q] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
-  if (r != root.end()) return std::nullopt;
+  // Inside means every component of the folder's path is a leading component of the file's.
+  if (std::mismatch(root.begin(), root.end(), p.begin(), p.end()).first != root.end()) return std::nullopt;
   return p;
 }
 
