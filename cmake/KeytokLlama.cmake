@@ -88,6 +88,9 @@ set(LLAMA_BUILD_TOOLS ${KEYTOK_LLAMA_TOOLS} CACHE BOOL "" FORCE)
 set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
 set(LLAMA_USE_PREBUILT_UI OFF CACHE BOOL "" FORCE)
 set(GGML_CUDA ${KEYTOK_CUDA} CACHE BOOL "" FORCE)
+# --rpc HOST:PORT (docs/scale-out.md): the RPC backend inside ggml, and ggml-rpc-server among
+# the tools (built on demand: tests/CMakeLists.txt asks for it).
+set(GGML_RPC ${KEYTOK_RPC} CACHE BOOL "" FORCE)
 set(GGML_CCACHE OFF CACHE BOOL "" FORCE)  # keytok sets the launcher itself
 # EXCLUDE_FROM_ALL: only what keytok links (and llama-batched-bench when asked) gets built.
 add_subdirectory(${KEYTOK_LLAMA_SOURCE_DIR} ${CMAKE_BINARY_DIR}/llama.cpp EXCLUDE_FROM_ALL SYSTEM)

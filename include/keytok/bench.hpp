@@ -2,15 +2,19 @@
 // and their summary.
 //
 // `keytok bench` runs every task under every strategy and appends one row per run to a results
-// file (a header line {"format":"keytok-bench","version":1,"model":...}, then one JSON object per
-// line), so a killed bench resumes where it stopped (keytok/results_file.hpp).
+// file (a header line {"format":"keytok-bench","version":1,"model":...,"settings":{...}}, then
+// one JSON object per line), so a killed bench resumes where it stopped
+// (keytok/results_file.hpp). The header's settings are what --resume and `keytok merge` compare.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "keytok/shard.hpp"
 #include "keytok/status.hpp"
+#include "keytok/strategy.hpp"
 
 namespace keytok {
 
@@ -36,16 +40,38 @@ struct BenchRow {
   int rollbacks = 0;
 };
 
+/// What a bench run was: everything that changes its rows. Files are named without their folder,
+/// so the shards of one run, made on machines with other paths, compare equal. --limit is left
+/// out: rows are keyed by task, so a resumed run may take more tasks.
+struct BenchSettings {
+  std::string model_file;                  // the model's file name
+  std::string tasks_file;                  // the task file's name
+  bool raw = false;                        // no chat template
+  std::vector<StrategyParams> strategies;  // every knob of each, in the order run
+  std::string big_model_file;              // cascade's large model's file name; "" = none
+  Shard shard;                             // written only when not the whole list
+};
+/// `settings` as one JSON object (no newline), as the header holds it.
+std::string bench_settings_json(const BenchSettings& settings);
+
 /// The header line of a results file for `model_name` (no newline).
-std::string bench_header_line(const std::string& model_name);
+std::string bench_header_line(const std::string& model_name, const BenchSettings& settings);
 /// One row as one line (no newline).
 std::string bench_row_line(const BenchRow& row);
 
 /// The rows of an existing results file, for --resume. A last line cut off mid-write (a kill)
 /// is left out. format_error naming file:line when the header is of another format, version or
-/// model, or a row is malformed; not_found when there is no file.
+/// model, or a row is malformed; invalid_argument naming the first setting that differs when
+/// `settings` is given and the header's differ (a file from before settings were written has
+/// none and is taken as it is); not_found when there is no file.
 Result<std::vector<BenchRow>> load_bench_results(const std::string& path,
-                                                 const std::string& model_name);
+                                                 const std::string& model_name,
+                                                 const BenchSettings* settings = nullptr);
+/// Same as load_bench_results on a file's text already in memory; `source` names it in
+/// messages where the path would.
+Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const std::string& source,
+                                                  const std::string& model_name,
+                                                  const BenchSettings* settings = nullptr);
 
 /// Per-strategy summary.
 struct BenchSummary {

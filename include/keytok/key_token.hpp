@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "keytok/status.hpp"
 #include "keytok/token_stats.hpp"
@@ -97,5 +98,8 @@ Status save_calibration(const Calibration& cal, const std::string& path);
 /// Reads a calibration file. not_found, format_error (wrong format name or version, missing
 /// fields; the message says to run `keytok calibrate` again).
 Result<Calibration> load_calibration(const std::string& path);
+/// Same as load_calibration on a file's text already in memory; `source` names it in messages
+/// where the path would. format_error as load_calibration.
+Result<Calibration> parse_calibration(std::string_view text, const std::string& source);
 
 }  // namespace keytok

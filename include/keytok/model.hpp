@@ -26,6 +26,10 @@ struct ModelParams {
   bool verbose = false;   // pass llama.cpp's own log (info and above) to stderr; else errors only
   std::string chat_template;  // a llama.cpp built-in template name ("chatml", "gemma", "llama3",
                               // ...) used instead of the GGUF's; empty = the GGUF's own
+  /// llama.cpp rpc-servers ("HOST:PORT", started with ggml-rpc-server on other machines) whose
+  /// devices take the model's layers, split by their memory (docs/scale-out.md). With servers
+  /// and n_gpu_layers 0, every layer goes to them. Each is checked for a TCP answer first.
+  std::vector<std::string> rpc_servers;
 
   /// invalid_argument when path is empty or n_gpu_layers < -1.
   Status validate() const;

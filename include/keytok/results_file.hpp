@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "keytok/status.hpp"
 
@@ -45,5 +46,32 @@ class ResultsWriter {
 /// Cuts a last line that has no newline off the file at `path` (what a kill mid-write leaves);
 /// does nothing when the file is absent or ends with a newline. io_error when it cannot.
 Status cut_partial_last_line(const std::string& path);
+
+/// What merge_results_files wrote.
+struct MergeSummary {
+  std::string format;                // the inputs' format, "keytok-sweep" or "keytok-bench"
+  std::size_t rows = 0;              // rows written
+  std::vector<std::string> shards;   // "I/N" of each sharded input, by I
+  int shard_count = 0;               // their N; 0 when no input was a shard
+  std::vector<int> missing_shards;   // shard numbers 1..N that no input held (none: complete)
+  std::vector<std::string> cut_off;  // "file:line" of each cut-off last line left out
+};
+
+/// Joins results files of one kind (sweep or bench, typically the shards of one run made with
+/// --shard I/N on several machines) into `output`: one header, then every input's rows as they
+/// were written, shards in order. Refuses, writing nothing:
+///  - inputs of different formats, or of settings that differ other than in their shard
+///    (model, task file, strategies and their knobs, detector, sampling...): format_error naming
+///    the two files and the setting;
+///  - the same shard twice, or shards of different N: invalid_argument;
+///  - a row (sweep: task and sample; bench: task and strategy) in two inputs, or twice in one:
+///    invalid_argument naming both file:line;
+///  - an `output` that exists or is one of the inputs: invalid_argument.
+/// A cut-off last line (a killed run) is left out and listed. The header keeps the inputs'
+/// settings without the shard, so `--resume` on the merged file with the same flags and no
+/// --shard runs exactly the rows that are missing. The file appears whole or not at all
+/// (written aside, then renamed).
+Result<MergeSummary> merge_results_files(const std::vector<std::string>& inputs,
+                                         const std::string& output);
 
 }  // namespace keytok

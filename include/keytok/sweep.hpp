@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "keytok/analysis.hpp"
@@ -89,6 +90,10 @@ struct SweepResults {
 /// parsed. A last line cut off mid-write (a killed run) is left out and reported in
 /// cut_off_line. Errors: not_found, format_error naming file:line.
 Result<SweepResults> load_sweep_results(const std::string& path);
+
+/// Same as load_sweep_results on a file's text already in memory; `source` names it in error
+/// messages where the path would. Errors: format_error naming source:line.
+Result<SweepResults> parse_sweep_results(std::string_view text, const std::string& source);
 
 /// Aggregates of a group of trials (all, one family, or one family and length).
 struct SweepGroup {

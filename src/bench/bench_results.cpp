@@ -4,15 +4,63 @@
 #include <nlohmann/json.hpp>
 
 #include "keytok/bench.hpp"
+#include "keytok/key_token.hpp"
 #include "keytok/reliability.hpp"
+#include "util/json_number.hpp"
 #include "util/jsonl.hpp"
 
 namespace keytok {
 
 using nlohmann::json;
 
-std::string bench_header_line(const std::string& model_name) {
-  return detail::header_line(detail::kBenchFormat, {{"model", model_name}});
+namespace {
+
+// Every knob of a strategy, so that two runs with the same spec but other flags differ.
+nlohmann::ordered_json strategy_json(const StrategyParams& p) {
+  const KeyTokenParams& d = p.branch.detector;
+  return {{"spec", p.name()},
+          {"n", p.n},
+          {"sampling", {{"temperature", p.sampling.temperature}, {"top_k", p.sampling.top_k},
+                        {"top_p", p.sampling.top_p}, {"min_p", p.sampling.min_p},
+                        {"seed", p.sampling.seed}}},
+          {"max_tokens", p.max_tokens},
+          {"budget_tokens", p.budget_tokens},
+          {"combine", combine_rule_name(p.combine)},
+          {"detector", {{"rule", key_rule_name(d.rule)}, {"entropy_nats", d.entropy_threshold_nats},
+                        {"margin", d.margin_threshold}}},
+          {"branch", {{"alternatives", p.branch.alternatives},
+                      {"min_alternative_prob", p.branch.min_alternative_prob},
+                      {"max_live", p.branch.max_live}, {"max_paths", p.branch.max_paths},
+                      {"min_fork_distance", p.branch.min_fork_distance},
+                      {"prune_gap_nats", p.branch.prune_gap_nats},
+                      {"prune_min_tokens", p.branch.prune_min_tokens}}},
+          {"deepconf", {{"warmup", p.deepconf.warmup}, {"window", p.deepconf.window},
+                        {"top_k", p.deepconf.top_k}, {"keep_percent", p.deepconf.keep_percent},
+                        {"consensus", p.deepconf.consensus}}},
+          {"cascade", {{"rollback_nats", p.cascade.rollback_nats},
+                       {"check_every", p.cascade.check_every},
+                       {"max_decisions", p.cascade.max_decisions}}}};
+}
+
+nlohmann::ordered_json settings_object(const BenchSettings& s) {
+  nlohmann::ordered_json strategies = nlohmann::ordered_json::array();
+  for (const StrategyParams& p : s.strategies) strategies.push_back(strategy_json(p));
+  nlohmann::ordered_json j = {{"model", s.model_file}, {"tasks", s.tasks_file}, {"raw", s.raw},
+                              {"strategies", strategies}};
+  if (!s.big_model_file.empty()) j["big_model"] = s.big_model_file;
+  if (!s.shard.whole()) j["shard"] = s.shard.spec();
+  return j;
+}
+
+}  // namespace
+
+std::string bench_settings_json(const BenchSettings& settings) {
+  return detail::dump_line(settings_object(settings));
+}
+
+std::string bench_header_line(const std::string& model_name, const BenchSettings& settings) {
+  return detail::header_line(detail::kBenchFormat,
+                             {{"model", model_name}, {"settings", settings_object(settings)}});
 }
 
 std::string bench_row_line(const BenchRow& r) {
@@ -31,10 +79,17 @@ std::string bench_row_line(const BenchRow& r) {
 }
 
 Result<std::vector<BenchRow>> load_bench_results(const std::string& path,
-                                                 const std::string& model_name) {
+                                                 const std::string& model_name,
+                                                 const BenchSettings* settings) {
   auto text = detail::read_text_file(path, "bench results file", "check the path");
   if (!text.ok()) return text.status();
-  auto doc = detail::parse_jsonl(*text, path, detail::kBenchFormat);
+  return parse_bench_results(*text, path, model_name, settings);
+}
+
+Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const std::string& path,
+                                                  const std::string& model_name,
+                                                  const BenchSettings* settings) {
+  auto doc = detail::parse_jsonl(text, path, detail::kBenchFormat);
   if (!doc.ok()) return doc.status();
   if (doc->n_lines == 0) {
     return Status::format_error(path + " is empty; remove it or pass another -o");
@@ -47,6 +102,29 @@ Result<std::vector<BenchRow>> load_bench_results(const std::string& path,
                               fmt::format("results of model '{}', not '{}'; pass another -o", model,
                                           model_name));
   }
+  if (settings != nullptr && doc->header.contains("settings")) {
+    // Compared as parsed JSON, so key order and number spelling do not matter.
+    const json want = json::parse(bench_settings_json(*settings));
+    const json& have = doc->header["settings"];
+    if (have != want) {
+      std::string which;
+      for (const auto& [key, value] : want.items()) {
+        if (which.empty() && (!have.is_object() || !have.contains(key) || have[key] != value)) which = key;
+      }
+      if (which.empty() && have.is_object()) {
+        for (const auto& [key, value] : have.items()) {
+          if (which.empty() && !want.contains(key)) which = key;
+        }
+      }
+      const auto value_of = [&which](const json& j) {
+        return j.is_object() && j.contains(which) ? j[which].dump() : std::string("(absent)");
+      };
+      return Status::invalid_argument(fmt::format(
+          "{} was started with other settings ({} is {} in the file, {} now); resume with the "
+          "same flags, or -o a new file",
+          path, which, value_of(have), value_of(want)));
+    }
+  }
   std::vector<BenchRow> rows;
   for (const auto& [line, j] : doc->rows) {
     try {
@@ -56,18 +134,18 @@ Result<std::vector<BenchRow>> load_bench_results(const std::string& path,
       r.correct = j.at("correct").get<bool>();
       r.answer = j.value("answer", "");
       r.expected = j.value("expected", "");
-      r.generated_tokens = j.at("generated_tokens").get<std::int64_t>();
-      r.prompt_tokens = j.value("prompt_tokens", 0);
-      r.decode_calls = j.value("decode_calls", std::int64_t{0});
-      r.peak_live = j.value("peak_live", 0);
-      r.forks = j.value("forks", 0);
-      r.paths = j.value("paths", 0);
+      r.generated_tokens = detail::json_get<std::int64_t>(j.at("generated_tokens"));
+      r.prompt_tokens = detail::json_value(j, "prompt_tokens", 0);
+      r.decode_calls = detail::json_value(j, "decode_calls", std::int64_t{0});
+      r.peak_live = detail::json_value(j, "peak_live", 0);
+      r.forks = detail::json_value(j, "forks", 0);
+      r.paths = detail::json_value(j, "paths", 0);
       r.wall_ms = j.at("wall_ms").get<double>();
-      r.large_decisions = j.value("large_decisions", 0);
-      r.large_changed = j.value("large_changed", 0);
-      r.large_prefill_tokens = j.value("large_prefill_tokens", std::int64_t{0});
-      r.large_decode_calls = j.value("large_decode_calls", std::int64_t{0});
-      r.rollbacks = j.value("rollbacks", 0);
+      r.large_decisions = detail::json_value(j, "large_decisions", 0);
+      r.large_changed = detail::json_value(j, "large_changed", 0);
+      r.large_prefill_tokens = detail::json_value(j, "large_prefill_tokens", std::int64_t{0});
+      r.large_decode_calls = detail::json_value(j, "large_decode_calls", std::int64_t{0});
+      r.rollbacks = detail::json_value(j, "rollbacks", 0);
       rows.push_back(std::move(r));
     } catch (const json::exception& e) {
       return detail::line_error(path, line, fmt::format("not a bench row ({})", e.what()));

@@ -1,9 +1,9 @@
-// Strategy specs ("sc:8"), their validation, and the factory.
+// Strategy specs ("sc:8") and their validation: plain data, no model, so that the request
+// parser's fuzz target links it without llama.cpp (the factory is strategy_factory.cpp).
 #include <algorithm>
 #include <charconv>
 #include <string>
 
-#include "decode/strategies.hpp"
 #include "keytok/strategy.hpp"
 #include "util/enum_names.hpp"
 
@@ -160,20 +160,6 @@ Result<StrategyParams> parse_strategy(std::string_view spec, const StrategyParam
                                     std::string(spec) + "'");
   }
   return p;
-}
-
-
-Result<std::unique_ptr<Strategy>> make_strategy(const StrategyParams& params) {
-  KEYTOK_RETURN_IF_ERROR(params.validate());
-  switch (params.kind) {
-    case StrategyKind::greedy:
-    case StrategyKind::sample:
-    case StrategyKind::self_consistency: return detail::make_parallel_strategy(params);
-    case StrategyKind::branch: return detail::make_branch_strategy(params);
-    case StrategyKind::deepconf: return detail::make_deepconf_strategy(params);
-    case StrategyKind::cascade: return detail::make_cascade_strategy(params);
-  }
-  return Status::internal("unhandled strategy kind");
 }
 
 }  // namespace keytok

@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <vector>
 
 #include "keytok/key_token.hpp"
+#include "util/json_number.hpp"
 
 namespace keytok {
 
@@ -120,41 +122,47 @@ Status save_calibration(const Calibration& cal, const std::string& path) {
 Result<Calibration> load_calibration(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::not_found("calibration file not found: " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_calibration(text.str(), path);
+}
+
+Result<Calibration> parse_calibration(std::string_view text, const std::string& source) {
   const std::string again = "; run `keytok calibrate` again to write a new one";
   try {
-    const auto j = nlohmann::json::parse(in);
+    const auto j = nlohmann::json::parse(text);
     if (!j.is_object() || j.value("format", "") != kFormat) {
-      return Status::format_error(path + " is not a keytok calibration file" + again);
+      return Status::format_error(source + " is not a keytok calibration file" + again);
     }
-    if (j.value("version", 0) != Calibration::kVersion) {
-      return Status::format_error(path + " has calibration format version " +
+    if (detail::json_value(j, "version", 0) != Calibration::kVersion) {
+      return Status::format_error(source + " has calibration format version " +
                                   j.value("version", nlohmann::json()).dump() + ", this keytok reads " +
                                   std::to_string(Calibration::kVersion) + again);
     }
     Calibration c;
     auto rule = parse_key_rule(j.at("rule").get<std::string>());
-    if (!rule.ok()) return Status::format_error(path + ": " + rule.status().message());
+    if (!rule.ok()) return Status::format_error(source + ": " + rule.status().message());
     c.params.rule = *rule;
-    c.params.entropy_threshold_nats = j.at("entropy_threshold_nats").get<float>();
-    c.params.margin_threshold = j.at("margin_threshold").get<float>();
-    if (auto st = c.params.validate(); !st.ok()) return Status::format_error(path + ": " + st.message());
+    c.params.entropy_threshold_nats = detail::json_get<float>(j.at("entropy_threshold_nats"));
+    c.params.margin_threshold = detail::json_get<float>(j.at("margin_threshold"));
+    if (auto st = c.params.validate(); !st.ok()) return Status::format_error(source + ": " + st.message());
     c.key_fraction = j.at("key_fraction").get<double>();
     c.achieved_fraction = j.at("achieved_fraction").get<double>();
-    c.n_positions = j.at("n_positions").get<std::size_t>();
+    c.n_positions = detail::json_get<std::size_t>(j.at("n_positions"));
     c.model_name = j.at("model").at("name").get<std::string>();
-    c.n_vocab = j.at("model").at("n_vocab").get<int>();
-    c.model_file_size = j.at("model").at("file_size").get<std::uint64_t>();
+    c.n_vocab = detail::json_get<int>(j.at("model").at("n_vocab"));
+    c.model_file_size = detail::json_get<std::uint64_t>(j.at("model").at("file_size"));
     c.model_sha256 = j.at("model").value("sha256", "");
     c.method = j.value("method", "text");
     if (c.method != "text" && c.method != "generate") {
-      return Status::format_error(path + ": unknown calibration method '" + c.method + "'" + again);
+      return Status::format_error(source + ": unknown calibration method '" + c.method + "'" + again);
     }
     c.text_source = j.value("text_source", "");
-    c.n_prompts = j.value("n_prompts", 0);
-    c.n_predict = j.value("n_predict", 0);
+    c.n_prompts = detail::json_value(j, "n_prompts", 0);
+    c.n_predict = detail::json_value(j, "n_predict", 0);
     return c;
   } catch (const nlohmann::json::exception& e) {
-    return Status::format_error(path + " is not a valid calibration file (" + e.what() + ")" + again);
+    return Status::format_error(source + " is not a valid calibration file (" + e.what() + ")" + again);
   }
 }
 

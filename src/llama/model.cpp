@@ -2,48 +2,20 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string_view>
+#include <vector>
 
+#include "llama/gguf_precheck.hpp"
 #include "llama/model_impl.hpp"
+#include "llama/rpc_devices.hpp"
 #include "util/utf8.hpp"
 
 namespace keytok {
 
-namespace {
-
-constexpr char kFetchHint[] = "pass -m PATH to a GGUF model, or run scripts/fetch_models.sh for the default";
-
-// Checks what llama.cpp would report less clearly (or log noisily): existence, readability and
-// the GGUF magic. The header is 4 bytes magic + 4 version + 8 tensor count + 8 kv count.
-Status precheck_gguf(const std::string& path, std::uint64_t* size) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    return Status::not_found("model file not found: " + path + "; " + kFetchHint);
-  }
-  if (std::filesystem::is_directory(path, ec)) {
-    return Status::invalid_argument("model path is a directory, not a GGUF file: " + path);
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::io_error("cannot read model file: " + path + "; check its permissions");
-  *size = std::filesystem::file_size(path, ec);
-  char magic[4] = {};
-  in.read(magic, sizeof magic);
-  if (in.gcount() < 4 || std::memcmp(magic, "GGUF", 4) != 0) {
-    return Status::format_error("not a GGUF file (no 'GGUF' magic at the start): " + path + "; " +
-                                kFetchHint);
-  }
-  if (*size < 24) {
-    return Status::format_error("GGUF file is truncated (" + std::to_string(*size) +
-                                " bytes, shorter than its header): " + path);
-  }
-  return Status::ok_status();
-}
-
-}  // namespace
-
 Status ModelParams::validate() const {
-  if (path.empty()) return Status::invalid_argument("no model path given; " + std::string(kFetchHint));
+  if (path.empty()) {
+    return Status::invalid_argument("no model path given; " + std::string(detail::kModelFetchHint));
+  }
   if (n_gpu_layers < -1) return Status::invalid_argument("n_gpu_layers must be >= -1 (-1 = all)");
   return Status::ok_status();
 }
@@ -54,11 +26,29 @@ Model::~Model() = default;
 Result<std::shared_ptr<const Model>> Model::load(const ModelParams& params) {
   KEYTOK_RETURN_IF_ERROR(params.validate());
   auto impl = std::make_unique<Impl>();
-  KEYTOK_RETURN_IF_ERROR(precheck_gguf(params.path, &impl->file_size));
+  // Before llama.cpp sees the file: a malformed one gets a message that says what is wrong.
+  auto header = detail::check_gguf_file(params.path);
+  if (!header.ok()) return header.status();
+  impl->file_size = header->file_size;
   detail::ensure_backend(params.verbose);
 
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = params.n_gpu_layers < 0 ? 999 : params.n_gpu_layers;
+  // With rpc-servers: their devices first, then any local GPU, as llama.cpp's --rpc orders them;
+  // the servers are not added to ggml's global registry, so other models stay local.
+  std::vector<ggml_backend_dev_t> devices;
+  if (!params.rpc_servers.empty()) {
+    auto rpc = detail::rpc_devices(params.rpc_servers);
+    if (!rpc.ok()) return rpc.status();
+    devices = std::move(*rpc);
+    for (std::size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+      ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+      if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) devices.push_back(dev);
+    }
+    devices.push_back(nullptr);
+    mp.devices = devices.data();
+    if (params.n_gpu_layers == 0) mp.n_gpu_layers = 999;
+  }
   mp.load_mode = params.use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
   mp.vocab_only = params.vocab_only;
   impl->model.reset(llama_model_load_from_file(params.path.c_str(), mp));

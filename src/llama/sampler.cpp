@@ -15,13 +15,6 @@ struct Sampler::Impl {
   std::vector<llama_token_data> candidates;
 };
 
-Status SamplingParams::validate() const {
-  if (std::isnan(temperature)) return Status::invalid_argument("temperature is NaN");
-  if (!(top_p > 0.0f && top_p <= 1.0f)) return Status::invalid_argument("top-p must be in (0, 1]");
-  if (!(min_p >= 0.0f && min_p < 1.0f)) return Status::invalid_argument("min-p must be in [0, 1)");
-  return Status::ok_status();
-}
-
 Sampler::Sampler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Sampler::~Sampler() = default;
 Sampler::Sampler(Sampler&&) noexcept = default;

@@ -1,5 +1,6 @@
 // Wilson score intervals and percentile bootstrap intervals (for the sweep report's ratios such
-// as P(error | key) / P(error | non-key)).
+// as P(error | key) / P(error | non-key)), and the small statistics under them and the fit
+// (fit_internal.hpp). NLopt-free, so that code which only summarises results links without it.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,6 +9,34 @@
 #include "reliability/fit_internal.hpp"
 
 namespace keytok {
+
+namespace detail {
+
+std::uint64_t uniform_below(std::mt19937_64& rng, std::uint64_t bound) {
+  const std::uint64_t threshold = (0 - bound) % bound;
+  for (;;) {
+    const std::uint64_t x = rng();
+    if (x >= threshold) return x % bound;
+  }
+}
+
+double uniform_unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+double normal_quantile(double p) {
+  // Bisection on the normal CDF via erfc; 200 halvings are far below double precision.
+  double lo = -40.0, hi = 40.0;
+  for (int i = 0; i < 200; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    if (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return 0.5 * (lo + hi);
+}
+
+}  // namespace detail
 
 Interval wilson_interval(int successes, int trials, double z) {
   if (trials <= 0) return {0.0, 0.0, 1.0};

@@ -32,16 +32,6 @@ double objective(const std::vector<double>& x, std::vector<double>& /*grad*/, vo
 
 }  // namespace
 
-std::uint64_t uniform_below(std::mt19937_64& rng, std::uint64_t bound) {
-  const std::uint64_t threshold = (0 - bound) % bound;
-  for (;;) {
-    const std::uint64_t x = rng();
-    if (x >= threshold) return x % bound;
-  }
-}
-
-double uniform_unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
 OptResult minimize_from(const Problem& problem, std::vector<double> z0) {
   const std::size_t d = problem.lo.size();
   OptResult result;
@@ -191,20 +181,6 @@ ParameterEstimate profile_interval(const Problem& problem, const ModelSpec& spec
   est.lo = std::min(est.lo, est.estimate);
   est.hi = std::max(est.hi, est.estimate);
   return est;
-}
-
-double normal_quantile(double p) {
-  // Bisection on the normal CDF via erfc; 200 halvings are far below double precision.
-  double lo = -40.0, hi = 40.0;
-  for (int i = 0; i < 200; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    if (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return 0.5 * (lo + hi);
 }
 
 }  // namespace keytok::detail

@@ -6,6 +6,7 @@
 
 #include "keytok/sweep.hpp"
 #include "sweep/trial_json.hpp"
+#include "util/json_number.hpp"
 #include "util/jsonl.hpp"
 
 namespace keytok {
@@ -43,7 +44,7 @@ Result<TrialRecord> trial_from_json(const json& obj, std::string_view where) {
     const auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return Status::ok_status();
     try {
-      *out = it->get<T>();
+      *out = detail::json_get<T>(*it);
     } catch (const json::exception&) {
       return error(fmt::format("\"{}\" has the wrong type ({})", key, it->dump()));
     }
@@ -131,11 +132,15 @@ Result<TrialRecord> parse_trial_record(const std::string& line, const std::strin
 Result<SweepResults> load_sweep_results(const std::string& path) {
   auto text = detail::read_text_file(path, "results file", "check the path, or run keytok sweep first");
   if (!text.ok()) return text.status();
-  auto doc = detail::parse_jsonl(*text, path, detail::kSweepFormat);
+  return parse_sweep_results(*text, path);
+}
+
+Result<SweepResults> parse_sweep_results(std::string_view text, const std::string& source) {
+  auto doc = detail::parse_jsonl(text, source, detail::kSweepFormat);
   if (!doc.ok()) return doc.status();
   if (doc->n_lines == 0) {
-    return Status::format_error(path + ": the results file is empty (no header line); delete it "
-                                       "or run keytok sweep again");
+    return Status::format_error(source + ": the results file is empty (no header line); delete it "
+                                         "or run keytok sweep again");
   }
   SweepResults out;
   const json& h = doc->header;
@@ -144,7 +149,7 @@ Result<SweepResults> load_sweep_results(const std::string& path) {
     const auto it = h.find(key);
     if (it == h.end()) return fallback;
     try {
-      return it->get<T>();
+      return detail::json_get<T>(*it);
     } catch (const json::exception&) {
       return fallback;
     }
@@ -160,7 +165,7 @@ Result<SweepResults> load_sweep_results(const std::string& path) {
   out.header.settings_json = h.contains("settings") ? h["settings"].dump() : "{}";
   out.cut_off_line = doc->cut_off_line;
   for (const auto& [line, obj] : doc->rows) {
-    auto t = detail::trial_from_json(obj, fmt::format("{}:{}", path, line));
+    auto t = detail::trial_from_json(obj, fmt::format("{}:{}", source, line));
     if (!t.ok()) return t.status();
     out.trials.push_back(std::move(*t));
   }

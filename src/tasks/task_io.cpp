@@ -8,7 +8,9 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
+#include <string_view>
 
 #include "keytok/tasks.hpp"
 #include "util/jsonl.hpp"
@@ -22,6 +24,45 @@ using nlohmann::ordered_json;
 constexpr const char* kAllowedFields = "id, prompt, answer, match, family, length, reference, meta";
 
 using detail::line_error;
+
+// libstdc++'s std::regex (GCC 12) compiles a pattern by recursion, about one level per atom and
+// per nested group, so a pattern of 100,000 characters overflows the stack; and it reads a
+// back-reference or a {n,m} count into a signed integer without an overflow check (undefined
+// behaviour, found by fuzz_tasks). Patterns past these limits are refused before it sees them.
+constexpr std::size_t kMaxRegexBytes = 4096;
+constexpr int kMaxRegexDepth = 100;
+constexpr std::size_t kMaxRegexNumberDigits = 6;
+
+// What makes `pattern` unsafe to compile, or nullopt.
+std::optional<std::string> regex_limit_problem(std::string_view pattern) {
+  if (pattern.size() > kMaxRegexBytes) {
+    return fmt::format("the regex is {} bytes long; at most {} are allowed", pattern.size(),
+                       kMaxRegexBytes);
+  }
+  int depth = 0;
+  bool in_braces = false;  // inside a {n,m} count
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    // libstdc++ reads the digits after these as one number: a back-reference, a {n,m} bound.
+    if (c == '\\' || c == '{' || (c == ',' && in_braces)) {
+      std::size_t end = i + 1;
+      while (end < pattern.size() && pattern[end] >= '0' && pattern[end] <= '9') ++end;
+      if (end - i - 1 > kMaxRegexNumberDigits) {
+        return fmt::format("the number {} in the regex has more than {} digits",
+                           pattern.substr(i + 1, end - i - 1), kMaxRegexNumberDigits);
+      }
+      if (c == '{') in_braces = true;
+      if (c == '\\' && end == i + 1) ++i;  // an escaped character: \( is no group
+      continue;
+    }
+    if (c == '}') in_braces = false;
+    if (c == '(' && ++depth > kMaxRegexDepth) {
+      return fmt::format("the regex nests groups more than {} deep", kMaxRegexDepth);
+    }
+    if (c == ')' && depth > 0) --depth;
+  }
+  return std::nullopt;
+}
 
 // Reads a string field, also accepting an integer (ids and answers are often written as 7).
 std::optional<std::string> string_field(const json& obj, const char* key) {
@@ -98,6 +139,9 @@ Result<Task> parse_keytok_line(const json& obj, const std::string& source, int l
                                   task.answer));
   }
   if (task.match == MatchMode::regex) {
+    if (const std::optional<std::string> problem = regex_limit_problem(task.answer)) {
+      return line_error(source, line, fmt::format("answer is not a usable regex: {}", *problem));
+    }
     try {
       std::regex re(task.answer, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {

@@ -19,6 +19,31 @@ constexpr const JsonlFormat* kKnownFormats[] = {&kTaskFormat, &kSweepFormat, &kB
 
 bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\f\v") == std::string_view::npos; }
 
+// nlohmann parses any depth, but copying, comparing and dump() recurse once per level: a line
+// nested 100,000 deep overflowed the stack in the readers (docs/fuzzing.md). keytok's formats
+// nest a few levels.
+constexpr int kMaxDepth = 64;
+
+// Whether `text` (valid JSON) nests arrays and objects deeper than kMaxDepth.
+bool too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character, which may be '"'
+      if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if ((c == '[' || c == '{') && ++depth > kMaxDepth) {
+      return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 Status line_error(std::string_view source, int line, std::string_view what) {
@@ -90,7 +115,8 @@ Result<JsonlDocument> parse_jsonl(std::string_view text, std::string_view source
     std::string why;
     try {
       obj = json::parse(line.text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+      // parse_error, and out_of_range for a number beyond a double (1e400).
       why = e.what();
     }
     if (!why.empty()) {
@@ -109,6 +135,12 @@ Result<JsonlDocument> parse_jsonl(std::string_view text, std::string_view source
     }
     if (!obj.is_object()) {
       return line_error(source, line.number, "expected a JSON object ({...}) on each line");
+    }
+    if (too_deep(line.text)) {
+      return line_error(source, line.number,
+                        fmt::format("the line nests arrays or objects more than {} levels deep; "
+                                    "keytok's files nest a few",
+                                    kMaxDepth));
     }
     if (obj.contains("format")) {
       if (i != 0) {

@@ -47,17 +47,20 @@ TEST(CliBadInput, TruncatedGguf) {
   const std::string dir = temp_dir("truncated");
   const std::string body = read_file(model);
   const std::string cut = dir + "/cut.gguf";
-  // Shorter than the header: keytok's own check; cut later: llama.cpp refuses it, keytok says so.
+  // Shorter than the header, or cut inside the metadata: keytok's own pre-check names where
+  // (src/llama/gguf_precheck.hpp); cut in the tensor data: llama.cpp refuses it, keytok says so.
   write_file(cut, body.substr(0, 16));
   EXPECT_TRUE(exits_with(run_keytok({"analyze", "-m", cut, "-p", "hi", "--generate", "4"}), 1,
                          "keytok analyze: error: GGUF file is truncated (16 bytes, shorter than its header): " + cut));
-  for (std::size_t keep : {std::size_t{4096}, body.size() / 2}) {
-    write_file(cut, body.substr(0, keep));
-    EXPECT_TRUE(exits_with(run_keytok({"analyze", "-m", cut, "-p", "hi", "--generate", "4"}), 1,
-                           "keytok analyze: error: llama.cpp could not load " + cut +
-                               " (truncated or corrupt GGUF, or an unsupported architecture)"))
-        << "cut at " << keep;
-  }
+  write_file(cut, body.substr(0, 4096));
+  EXPECT_TRUE(exits_with(run_keytok({"analyze", "-m", cut, "-p", "hi", "--generate", "4"}), 1,
+                         "keytok analyze: error: GGUF file " + cut +
+                             " is truncated or corrupt: key 24 ('tokenizer.ggml.tokens') says its "
+                             "array holds 49152 strings, but only 2989 bytes remain"));
+  write_file(cut, body.substr(0, body.size() / 2));
+  EXPECT_TRUE(exits_with(run_keytok({"analyze", "-m", cut, "-p", "hi", "--generate", "4"}), 1,
+                         "keytok analyze: error: llama.cpp could not load " + cut +
+                             " (truncated or corrupt GGUF, or an unsupported architecture)"));
 }
 
 TEST(CliBadInput, EmptyText) {
@@ -171,7 +174,8 @@ TEST(CliBadInput, BadCalibrationFile) {
 // The subcommands `keytok --help` lists, in its order; the test below fails when one is added
 // or removed without updating this list.
 const std::vector<std::string> kSubcommands = {"analyze",  "calibrate", "demo",   "tasks", "fit",
-                                               "sweep",    "generate",  "bench",  "models", "serve"};
+                                               "sweep",    "generate",  "bench",  "merge",  "models",
+                                               "serve"};
 
 TEST(CliHelp, TopLevelHelpListsEverySubcommand) {
   const CliRun top = run_keytok({"--help"});
@@ -198,10 +202,11 @@ TEST(CliHelp, EverySubcommandHasHelpWithAnExample) {
 }
 
 // With its required arguments given, every subcommand refuses a flag it does not know; without
-// them, the three that have some name the missing one.
+// them, the four that have some name the missing one.
 TEST(CliHelp, EverySubcommandRejectsAnUnknownFlagAndNamesMissingArguments) {
   const std::map<std::string, std::vector<std::string>> required = {
-      {"fit", {"counts.csv"}}, {"generate", {"-p", "hi"}}, {"bench", {"--tasks", "t.jsonl"}}};
+      {"fit", {"counts.csv"}}, {"generate", {"-p", "hi"}}, {"bench", {"--tasks", "t.jsonl"}},
+      {"merge", {"a.jsonl", "-o", "m.jsonl"}}};
   for (const std::string& sub : kSubcommands) {
     std::vector<std::string> args = {sub};
     if (required.count(sub) > 0) {
@@ -215,6 +220,8 @@ TEST(CliHelp, EverySubcommandRejectsAnUnknownFlagAndNamesMissingArguments) {
   EXPECT_TRUE(exits_with(run_keytok({"fit"}), kRequiredError, "input is required\n"));
   EXPECT_TRUE(exits_with(run_keytok({"generate"}), kRequiredError, "--prompt is required\n"));
   EXPECT_TRUE(exits_with(run_keytok({"bench"}), kRequiredError, "--tasks is required\n"));
+  EXPECT_TRUE(exits_with(run_keytok({"merge"}), kRequiredError, "files is required\n"));
+  EXPECT_TRUE(exits_with(run_keytok({"merge", "a.jsonl"}), kRequiredError, "--output is required\n"));
 }
 
 }  // namespace

@@ -86,6 +86,31 @@ class StopTest(unittest.TestCase):
     def test_sigint_lets_the_stream_in_flight_finish(self):
         self.stop_with_stream_in_flight(signal.SIGINT)
 
+    def test_sigterm_under_load_finishes_every_stream_and_exits_0(self):
+        # Eight streams decoding at once (the load test's client count), then SIGTERM: each ends
+        # with all its tokens, its finish reason and [DONE]; the server exits 0.
+        srv = KeytokServer("--parallel", "8")
+        srv.__enter__()
+        try:
+            streams = [open_stream(srv, max_tokens=60) for _ in range(8)]
+            srv.proc.send_signal(signal.SIGTERM)
+            rests = [resp.read() for _, resp in streams]
+            for conn, _ in streams:
+                conn.close()
+            code = srv.wait(timeout=120)
+        finally:
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+                srv.proc.wait()
+        self.assertEqual(code, 0, srv.output())
+        for rest in rests:
+            self.assertTrue(rest.endswith(b"data: [DONE]\n\n"), rest[-300:])
+            events = [json.loads(b[len(b"data: "):]) for b in rest.split(b"\n\n")[:-2]]
+            reasons = [ch["finish_reason"] for e in events for ch in e["choices"] if ch["finish_reason"]]
+            self.assertEqual(reasons, ["length"])
+            self.assertEqual(sum(1 for e in events for ch in e["choices"] if ch["text"]), 59)  # + the first
+        self.assertIn("keytok serve: stopped", srv.output())
+
     def test_idle_server_stops_at_once(self):
         srv = KeytokServer()
         srv.__enter__()

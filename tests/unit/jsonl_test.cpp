@@ -162,8 +162,10 @@ TEST(BenchResults, RoundTripAndModelCheck) {
   const BenchRow row{.task_id = "t1", .strategy = "sc:4", .correct = true, .answer = "7", .expected = "7",
                      .generated_tokens = 40, .prompt_tokens = 12, .decode_calls = 11, .peak_live = 4,
                      .forks = 3, .paths = 4, .wall_ms = 12.5};
-  std::ofstream(path) << bench_header_line("m") << "\n" << bench_row_line(row) << "\n" << "{\"task\":";
-  auto rows = load_bench_results(path, "m");
+  const BenchSettings settings{.model_file = "m.gguf", .tasks_file = "t.jsonl",
+                               .strategies = {StrategyParams{.kind = StrategyKind::self_consistency, .n = 4}}};
+  std::ofstream(path) << bench_header_line("m", settings) << "\n" << bench_row_line(row) << "\n" << "{\"task\":";
+  auto rows = load_bench_results(path, "m", &settings);
   ASSERT_TRUE(rows.ok()) << rows.status().to_string();
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].task_id, "t1");
@@ -173,7 +175,18 @@ TEST(BenchResults, RoundTripAndModelCheck) {
   EXPECT_DOUBLE_EQ((*rows)[0].wall_ms, 12.5);
   EXPECT_EQ(load_bench_results(path, "other").status().message(),
             path + ":1: results of model 'm', not 'other'; pass another -o");
-  std::ofstream(path) << bench_header_line("m") << "\n{\"task\":\"t\"}\n";
+  // Other settings are refused, naming the first that differs; files without settings load.
+  BenchSettings other = settings;
+  other.shard = Shard{.index = 2, .count = 3};
+  EXPECT_EQ(load_bench_results(path, "m", &other).status().message(),
+            path + " was started with other settings (shard is (absent) in the file, \"2/3\" now); "
+                   "resume with the same flags, or -o a new file");
+  other = settings;
+  other.strategies[0].sampling.temperature = 0.5f;
+  EXPECT_EQ(load_bench_results(path, "m", &other).status().code(), StatusCode::invalid_argument);
+  std::ofstream(path) << R"({"format":"keytok-bench","version":1,"model":"m"})" << "\n" << bench_row_line(row) << "\n";
+  EXPECT_TRUE(load_bench_results(path, "m", &other).ok());
+  std::ofstream(path) << bench_header_line("m", settings) << "\n{\"task\":\"t\"}\n";
   EXPECT_EQ(load_bench_results(path, "m").status().message().rfind(path + ":2: not a bench row (", 0), 0u);
 }
 

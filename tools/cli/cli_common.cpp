@@ -33,6 +33,10 @@ void add_model_options(CLI::App* cmd, ModelOptions& opts) {
       ->check(CLI::Range(-1, 100000));
   cmd->add_option("--chat-template", opts.model.chat_template,
                   "llama.cpp built-in chat template (chatml, gemma, llama3, ...) instead of the model's");
+  cmd->add_option("--rpc", opts.model.rpc_servers,
+                  "HOST:PORT[,...] of llama.cpp rpc-servers (ggml-rpc-server) to run the layers on "
+                  "(docs/scale-out.md)")
+      ->delimiter(',');
   cmd->add_flag("--verbose", opts.model.verbose, "Show llama.cpp's log");
 }
 
@@ -100,6 +104,14 @@ Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shar
   if (bar) bar->finish();
   return det;
 }
+
+void add_shard_option(CLI::App* cmd, std::string& spec) {
+  cmd->add_option("--shard", spec,
+                  "Run shard I of N of the tasks (I/N, from 1; task p goes to shard p mod N + 1); "
+                  "join the shards' -o files with keytok merge");
+}
+
+std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
 
 Result<std::string> read_text(const std::string& path) {
   if (path == "-") {

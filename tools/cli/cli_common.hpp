@@ -51,6 +51,13 @@ DetectorEvents detector_events(std::optional<Progress>& bar);
 Result<KeyTokenDetector> make_detector(const DetectorSpec& spec, const std::shared_ptr<const Model>& model,
                                        const SessionParams& session);
 
+/// --shard I/N (keytok/shard.hpp), stored as given; parse it with parse_shard ("" = the whole list).
+void add_shard_option(CLI::App* cmd, std::string& spec);
+
+/// The file name of `path` without its folders ("models/x.gguf" -> "x.gguf"), for settings that
+/// the shards of one run, on machines with other paths, must share.
+std::string file_name(const std::string& path);
+
 /// Reads a file ("-" = stdin) into a string. not_found / io_error with the path.
 Result<std::string> read_text(const std::string& path);
 

@@ -15,6 +15,7 @@
 #include "progress.hpp"
 #include "commands.hpp"
 #include "keytok/results_file.hpp"
+#include "keytok/shard.hpp"
 #include "keytok/tasks.hpp"
 #include "strategy_options.hpp"
 
@@ -32,6 +33,7 @@ struct BenchOptions {
   std::string html;
   bool raw = false;
   int limit = 0;       // first N tasks; 0 = all
+  std::string shard;   // --shard I/N; "" = all
 };
 
 int run_bench(const BenchOptions& o) {
@@ -42,9 +44,12 @@ int run_bench(const BenchOptions& o) {
     auto p = parse_strategy(s, o.strategy.base);
     if (!p.ok()) return fail(kCmd, p.status());
   }
+  auto shard = parse_shard(o.shard.empty() ? "1/1" : o.shard);
+  if (!shard.ok()) return fail(kCmd, shard.status());
   auto tasks = load_tasks(o.tasks_file);
   if (!tasks.ok()) return fail(kCmd, tasks.status());
   if (o.limit > 0 && tasks->size() > static_cast<std::size_t>(o.limit)) tasks->resize(static_cast<std::size_t>(o.limit));
+  *tasks = take_shard(std::move(*tasks), *shard);
   auto model = load_model(o.model);
   if (!model.ok()) return fail(kCmd, model.status());
   std::vector<std::unique_ptr<Strategy>> strategies;
@@ -65,6 +70,12 @@ int run_bench(const BenchOptions& o) {
     strategies.push_back(std::move(*st));
   }
 
+  const BenchSettings settings{.model_file = file_name(o.model.model.path),
+                               .tasks_file = file_name(o.tasks_file), .raw = o.raw,
+                               .strategies = resolved,
+                               .big_model_file = o.strategy.big_model.empty() ? "" : file_name(o.strategy.big_model),
+                               .shard = *shard};
+
   // Results so far (resume) and the file to append to.
   std::vector<BenchRow> rows;
   std::optional<ResultsWriter> out;
@@ -75,11 +86,11 @@ int run_bench(const BenchOptions& o) {
       return fail(kCmd, Status::invalid_argument(o.output + " exists; pass --resume to continue it, or remove it"));
     }
     if (exists) {
-      auto old = load_bench_results(o.output, (*model)->name());
+      auto old = load_bench_results(o.output, (*model)->name(), &settings);
       if (!old.ok()) return fail(kCmd, old.status());
       rows = std::move(*old);
     }
-    auto writer = ResultsWriter::open(o.output, bench_header_line((*model)->name()));
+    auto writer = ResultsWriter::open(o.output, bench_header_line((*model)->name(), settings));
     if (!writer.ok()) return fail(kCmd, writer.status());
     out.emplace(std::move(*writer));
   }
@@ -155,6 +166,7 @@ void setup_bench(CLI::App& app, int& exit_code) {
   cmd->add_flag("--resume", o->resume, "Continue an existing -o file, skipping runs it holds");
   cmd->add_option("--html", o->html, "Write an accuracy-against-tokens plot to FILE");
   cmd->add_option("--limit", o->limit, "Use the first N tasks only (0 = all)")->check(at_least(0));
+  add_shard_option(cmd, o->shard);
   cmd->add_flag("--raw", o->raw, "Do not apply the model's chat template");
   add_strategy_options(cmd, o->strategy);
   cmd->footer(

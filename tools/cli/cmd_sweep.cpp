@@ -13,6 +13,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "keytok/results_file.hpp"
+#include "keytok/shard.hpp"
 #include "keytok/sweep.hpp"
 #include "progress.hpp"
 
@@ -28,6 +29,7 @@ struct SweepOptions {
   bool resume = false;
   SweepParams sweep;
   int limit = 0;             // tasks at most (0 = all)
+  std::string shard;         // --shard I/N; "" = all
   std::string report_json;   // also write the report as JSON
   std::string report_only;   // --report FILE: summarize an existing results file and exit
 };
@@ -39,16 +41,20 @@ std::string utc_now() {
   return buf;
 }
 
-// The settings a resumed run must share with the run that started the file.
-nlohmann::json run_settings(const SweepOptions& o, const KeyTokenDetector& det) {
-  return {{"model", std::filesystem::path(o.model.model.path).filename().string()},
-          {"tasks", std::filesystem::path(o.tasks).filename().string()},
-          {"samples", o.sweep.samples},
-          {"temperature", o.sweep.sampling.temperature},
-          {"seed", o.sweep.sampling.seed},
-          {"max_tokens", o.sweep.max_tokens},
-          {"detector", det.describe()},
-          {"raw", o.sweep.raw}};
+// The settings a resumed run must share with the run that started the file, and the shards
+// of one run with each other (keytok merge compares them but for "shard"). File names without
+// their folders: the shards may run on machines with other paths.
+nlohmann::json run_settings(const SweepOptions& o, const KeyTokenDetector& det, const Shard& shard) {
+  nlohmann::json j = {{"model", file_name(o.model.model.path)},
+                      {"tasks", file_name(o.tasks)},
+                      {"samples", o.sweep.samples},
+                      {"temperature", o.sweep.sampling.temperature},
+                      {"seed", o.sweep.sampling.seed},
+                      {"max_tokens", o.sweep.max_tokens},
+                      {"detector", det.describe()},
+                      {"raw", o.sweep.raw}};
+  if (!shard.whole()) j["shard"] = shard.spec();
+  return j;
 }
 
 int print_report(std::string_view cmd, const std::string& path, const std::string& report_json) {
@@ -74,14 +80,17 @@ int run_sweep(const SweepOptions& o) {
   if (!o.report_only.empty()) return print_report(kCmd, o.report_only, o.report_json);
   if (o.tasks.empty()) return fail(kCmd, Status::invalid_argument("pass --tasks FILE (see `keytok tasks`)"));
   if (auto st = o.sweep.validate(); !st.ok()) return fail(kCmd, st);
+  auto shard = parse_shard(o.shard.empty() ? "1/1" : o.shard);
+  if (!shard.ok()) return fail(kCmd, shard.status());
   auto tasks = load_tasks(o.tasks);
   if (!tasks.ok()) return fail(kCmd, tasks.status());
   if (o.limit > 0 && static_cast<int>(tasks->size()) > o.limit) tasks->resize(static_cast<std::size_t>(o.limit));
+  *tasks = take_shard(std::move(*tasks), *shard);
   auto model = load_model(o.model);
   if (!model.ok()) return fail(kCmd, model.status());
   auto detector = make_detector(o.detector, *model, o.model.session);
   if (!detector.ok()) return fail(kCmd, detector.status());
-  const nlohmann::json settings = run_settings(o, *detector);
+  const nlohmann::json settings = run_settings(o, *detector, *shard);
 
   std::set<std::pair<std::string, int>> done;
   std::error_code ec;
@@ -155,6 +164,7 @@ void setup_sweep(CLI::App& app, int& exit_code) {
       ->capture_default_str()->check(at_least(0));
   cmd->add_flag("--raw", o->sweep.raw, "Do not apply the model's chat template");
   cmd->add_option("--limit", o->limit, "Run only the first N tasks")->check(at_least(0));
+  add_shard_option(cmd, o->shard);
   cmd->add_option("--report", o->report_only, "Only print the report of an existing results file");
   cmd->add_option("--report-json", o->report_json, "Also write the report as JSON to FILE");
   cmd->footer(

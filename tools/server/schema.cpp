@@ -31,6 +31,14 @@ std::string known_keys() {
   return out;
 }
 
+// The offending value, for a message. An array or an object is named, not shown: nlohmann's
+// dump() recurses once per level, and a 1 MB body of '[' overflowed the stack (docs/fuzzing.md).
+std::string shown(const json& v) {
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 // Typed field readers: nullopt when absent or null; an ApiError for a wrong type or range.
 struct Reader {
   const json& obj;
@@ -54,7 +62,7 @@ struct Reader {
                         std::abs(v->get<double>()) < 1e15);
     const long long x = !whole ? 0 : v->is_number_integer() ? v->get<long long>() : static_cast<long long>(v->get<double>());
     if (!whole || x < lo || x > hi) {
-      fail(key, fmt::format("{}{} must be an integer in {}..{} (got {})", prefix, key, lo, hi, v->dump()));
+      fail(key, fmt::format("{}{} must be an integer in {}..{} (got {})", prefix, key, lo, hi, shown(*v)));
       return std::nullopt;
     }
     return x;
@@ -65,7 +73,7 @@ struct Reader {
     const double x = v->is_number() ? v->get<double>() : std::numeric_limits<double>::quiet_NaN();
     if (!v->is_number() || !(lo_open ? x > lo : x >= lo) || !(x <= hi)) {
       fail(key, fmt::format("{}{} must be a number in {}{}, {}] (got {})", prefix, key, lo_open ? "(" : "[", lo,
-                            hi, v->dump()));
+                            hi, shown(*v)));
       return std::nullopt;
     }
     return x;
@@ -74,7 +82,7 @@ struct Reader {
     const json* v = find(key);
     if (v == nullptr) return std::nullopt;
     if (!v->is_boolean()) {
-      fail(key, fmt::format("{}{} must be true or false (got {})", prefix, key, v->dump()));
+      fail(key, fmt::format("{}{} must be true or false (got {})", prefix, key, shown(*v)));
       return std::nullopt;
     }
     return v->get<bool>();
@@ -83,7 +91,7 @@ struct Reader {
     const json* v = find(key);
     if (v == nullptr) return std::nullopt;
     if (!v->is_string()) {
-      fail(key, fmt::format("{}{} must be a string (got {})", prefix, key, v->dump()));
+      fail(key, fmt::format("{}{} must be a string (got {})", prefix, key, shown(*v)));
       return std::nullopt;
     }
     return v->get<std::string>();
@@ -96,8 +104,9 @@ std::optional<std::string> message_content(const json& content, std::size_t i, s
   if (content.is_array()) {
     std::string text;
     for (const json& part : content) {
-      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-          !part["text"].is_string()) {
+      // Compared, not read with value("type", ""), which throws when "type" is not a string.
+      if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
+          !part.contains("text") || !part["text"].is_string()) {
         error = bad(fmt::format("messages[{}].content", i),
                     "only text content parts ({\"type\":\"text\",\"text\":...}) are supported");
         return std::nullopt;
