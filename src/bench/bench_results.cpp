@@ -86,19 +86,19 @@ Result<std::vector<BenchRow>> load_bench_results(const std::string& path,
   return parse_bench_results(*text, path, model_name, settings);
 }
 
-Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const std::string& path,
+Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const std::string& source,
                                                   const std::string& model_name,
                                                   const BenchSettings* settings) {
-  auto doc = detail::parse_jsonl(text, path, detail::kBenchFormat);
+  auto doc = detail::parse_jsonl(text, source, detail::kBenchFormat);
   if (!doc.ok()) return doc.status();
   if (doc->n_lines == 0) {
-    return Status::format_error(path + " is empty; remove it or pass another -o");
+    return Status::format_error(source + " is empty; remove it or pass another -o");
   }
   const std::string model = doc->header.contains("model") && doc->header["model"].is_string()
                                 ? doc->header["model"].get<std::string>()
                                 : std::string();
   if (model != model_name) {
-    return detail::line_error(path, 1,
+    return detail::line_error(source, 1,
                               fmt::format("results of model '{}', not '{}'; pass another -o", model,
                                           model_name));
   }
@@ -122,7 +122,7 @@ Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const s
       return Status::invalid_argument(fmt::format(
           "{} was started with other settings ({} is {} in the file, {} now); resume with the "
           "same flags, or -o a new file",
-          path, which, value_of(have), value_of(want)));
+          source, which, value_of(have), value_of(want)));
     }
   }
   std::vector<BenchRow> rows;
@@ -148,7 +148,7 @@ Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const s
       r.rollbacks = detail::json_value(j, "rollbacks", 0);
       rows.push_back(std::move(r));
     } catch (const json::exception& e) {
-      return detail::line_error(path, line, fmt::format("not a bench row ({})", e.what()));
+      return detail::line_error(source, line, fmt::format("not a bench row ({})", e.what()));
     }
   }
   return rows;
