@@ -46,6 +46,15 @@ def refused(port):
 
 
 class StopTest(unittest.TestCase):
+    def assert_completed(self, rest, max_tokens):
+        """The rest of a stream (after open_stream's first event) holds the other max_tokens - 1
+        tokens, the finish reason "length", then [DONE]."""
+        self.assertTrue(rest.endswith(b"data: [DONE]\n\n"), rest[-300:])
+        events = [json.loads(b[len(b"data: "):]) for b in rest.split(b"\n\n")[:-2]]
+        reasons = [ch["finish_reason"] for e in events for ch in e["choices"] if ch["finish_reason"]]
+        self.assertEqual(reasons, ["length"])
+        self.assertEqual(sum(1 for e in events for ch in e["choices"] if ch["text"]), max_tokens - 1)
+
     def stop_with_stream_in_flight(self, sig):
         srv = KeytokServer()
         srv.__enter__()
@@ -67,12 +76,7 @@ class StopTest(unittest.TestCase):
                 srv.proc.kill()
                 srv.proc.wait()
         self.assertEqual(code, 0, srv.output())
-        # The stream completed: all 120 tokens, its finish reason, then [DONE].
-        self.assertTrue(rest.endswith(b"data: [DONE]\n\n"), rest[-300:])
-        events = [json.loads(b[len(b"data: "):]) for b in rest.split(b"\n\n")[:-2]]
-        reasons = [ch["finish_reason"] for e in events for ch in e["choices"] if ch["finish_reason"]]
-        self.assertEqual(reasons, ["length"])
-        self.assertEqual(sum(1 for e in events for ch in e["choices"] if ch["text"]), 119)  # + the first event
+        self.assert_completed(rest, 120)
         name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
         self.assertIn(f"keytok serve: {name}: finishing the requests in flight (a second signal exits at once)",
                       srv.output())
@@ -104,11 +108,7 @@ class StopTest(unittest.TestCase):
                 srv.proc.wait()
         self.assertEqual(code, 0, srv.output())
         for rest in rests:
-            self.assertTrue(rest.endswith(b"data: [DONE]\n\n"), rest[-300:])
-            events = [json.loads(b[len(b"data: "):]) for b in rest.split(b"\n\n")[:-2]]
-            reasons = [ch["finish_reason"] for e in events for ch in e["choices"] if ch["finish_reason"]]
-            self.assertEqual(reasons, ["length"])
-            self.assertEqual(sum(1 for e in events for ch in e["choices"] if ch["text"]), 59)  # + the first
+            self.assert_completed(rest, 60)
         self.assertIn("keytok serve: stopped", srv.output())
 
     def test_idle_server_stops_at_once(self):
