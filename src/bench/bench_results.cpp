@@ -103,26 +103,15 @@ Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const s
                                           model_name));
   }
   if (settings != nullptr && doc->header.contains("settings")) {
-    // Compared as parsed JSON, so key order and number spelling do not matter.
-    const json want = json::parse(bench_settings_json(*settings));
+    // Compared as JSON values, so key order and number spelling in the file do not matter.
+    const json want(settings_object(*settings));
     const json& have = doc->header["settings"];
     if (have != want) {
-      std::string which;
-      for (const auto& [key, value] : want.items()) {
-        if (which.empty() && (!have.is_object() || !have.contains(key) || have[key] != value)) which = key;
-      }
-      if (which.empty() && have.is_object()) {
-        for (const auto& [key, value] : have.items()) {
-          if (which.empty() && !want.contains(key)) which = key;
-        }
-      }
-      const auto value_of = [&which](const json& j) {
-        return j.is_object() && j.contains(which) ? j[which].dump() : std::string("(absent)");
-      };
+      const std::string which = detail::first_differing_member(want, have);
       return Status::invalid_argument(fmt::format(
           "{} was started with other settings ({} is {} in the file, {} now); resume with the "
           "same flags, or -o a new file",
-          source, which, value_of(have), value_of(want)));
+          source, which, detail::member_text(have, which), detail::member_text(want, which)));
     }
   }
   std::vector<BenchRow> rows;

@@ -102,12 +102,7 @@ std::string differing_field(const Input& a, const Input& b) {
     const json va = a.header.value(field, json()), vb = b.header.value(field, json());
     if (va == vb) continue;
     if (va.is_object() && vb.is_object()) {
-      for (const auto& [k, v] : va.items()) {
-        if (!vb.contains(k) || vb[k] != v) return fmt::format("{}.{}", field, k);
-      }
-      for (const auto& [k, v] : vb.items()) {
-        if (!va.contains(k)) return fmt::format("{}.{}", field, k);
-      }
+      return fmt::format("{}.{}", field, detail::first_differing_member(va, vb));
     }
     return field;
   }
@@ -118,8 +113,7 @@ std::string shown(const json& header, const std::string& field) {
   const std::size_t dot = field.find('.');
   const json& top = header.value(field.substr(0, dot), json());
   if (dot == std::string::npos) return top.dump();
-  const std::string sub = field.substr(dot + 1);
-  return top.is_object() && top.contains(sub) ? top[sub].dump() : "(absent)";
+  return detail::member_text(top, field.substr(dot + 1));
 }
 
 Status check_compatible(const std::vector<Input>& inputs) {

@@ -162,6 +162,23 @@ Result<JsonlDocument> parse_jsonl(std::string_view text, std::string_view source
   return doc;
 }
 
+std::string first_differing_member(const json& a, const json& b) {
+  const json empty = json::object();
+  const json& x = a.is_object() ? a : empty;
+  const json& y = b.is_object() ? b : empty;
+  for (const auto& [name, value] : x.items()) {
+    if (!y.contains(name) || y[name] != value) return name;
+  }
+  for (const auto& [name, value] : y.items()) {
+    if (!x.contains(name)) return name;
+  }
+  return "";
+}
+
+std::string member_text(const json& obj, const std::string& name) {
+  return obj.is_object() && obj.contains(name) ? obj[name].dump() : "(absent)";
+}
+
 std::string header_line(const JsonlFormat& format, const nlohmann::ordered_json& fields) {
   nlohmann::ordered_json h;
   h["format"] = format.magic;

@@ -85,6 +85,14 @@ Result<JsonlDocument> parse_jsonl(std::string_view text, std::string_view source
 Status check_header(const nlohmann::json& obj, const JsonlFormat& format, std::string_view source,
                     int line);
 
+/// The first member name, in name order, whose value differs between `a` and `b` or that `b`
+/// lacks, else the first that only `b` holds; "" when they hold the same members. A value that
+/// is not an object counts as {}. For messages that name the setting two headers disagree on.
+std::string first_differing_member(const nlohmann::json& a, const nlohmann::json& b);
+
+/// `obj`'s member `name` as JSON text; "(absent)" when it has none or is not an object.
+std::string member_text(const nlohmann::json& obj, const std::string& name);
+
 /// {"format": magic, "version": v} followed by `fields`' members, as one line (no newline).
 std::string header_line(const JsonlFormat& format, const nlohmann::ordered_json& fields = {});
 
