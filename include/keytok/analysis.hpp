@@ -50,6 +50,8 @@ struct Analysis {
   /// generate: the step that produced end-of-generation (its distribution and flag); not part
   /// of `tokens` or the summary. Empty when generation stopped for another reason.
   std::optional<TokenRecord> eog;
+  /// The KV policy's memory and cost over this analysis (Session::kv_usage).
+  KvUsage kv;
 };
 
 /// Aggregates over an Analysis.

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "keytok/kv_policy.hpp"
 #include "keytok/shard.hpp"
 #include "keytok/status.hpp"
 #include "keytok/strategy.hpp"
@@ -38,6 +39,9 @@ struct BenchRow {
   std::int64_t large_prefill_tokens = 0;
   std::int64_t large_decode_calls = 0;
   int rollbacks = 0;
+  // Under an evicting KV policy (written when peak_cells > 0): DecodeCost's KV figures.
+  int peak_cells = 0;
+  std::int64_t cells_evicted = 0;
 };
 
 /// What a bench run was: everything that changes its rows. Files are named without their folder,
@@ -50,6 +54,7 @@ struct BenchSettings {
   std::vector<StrategyParams> strategies;  // every knob of each, in the order run
   std::string big_model_file;              // cascade's large model's file name; "" = none
   Shard shard;                             // written only when not the whole list
+  KvPolicyParams kv;                       // written only when it evicts
 };
 /// `settings` as one JSON object (no newline), as the header holds it.
 std::string bench_settings_json(const BenchSettings& settings);

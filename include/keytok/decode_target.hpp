@@ -36,6 +36,10 @@ class DecodeTarget {
 
   // Sequences (Session).
   virtual int n_ctx() const = 0;
+  /// Session::max_positions: the positions a branch can reach (n_ctx unless the KV policy evicts).
+  virtual pos max_positions() const { return n_ctx(); }
+  /// Session::room: tokens the branch can still take.
+  pos room(const Branch& branch) const { return max_positions() - n_past(branch); }
   virtual int n_seq_max() const = 0;
   virtual void reset() = 0;
   virtual void reset_counters() = 0;
@@ -73,6 +77,7 @@ class SessionTarget final : public DecodeTarget {
   std::string token_piece(token_id t) const override { return s_.model().token_piece(t); }
 
   int n_ctx() const override { return s_.n_ctx(); }
+  pos max_positions() const override { return s_.max_positions(); }
   int n_seq_max() const override { return s_.n_seq_max(); }
   void reset() override { s_.reset(); }
   void reset_counters() override { s_.reset_counters(); }

@@ -2,7 +2,8 @@
 //
 // A Session owns one llama.cpp context. Its KV cache is unified (docs/llama-cpp-notes.md,
 // section 4): all sequences share one pool of n_ctx cells, so Session::fork is a metadata copy
-// (about 10 µs) that shares the prefix's cells instead of copying them. Each live Branch is one
+// (llama.cpp's part about 10 µs, plus a copy of the hole map: one entry per
+// cell) that shares the prefix's cells instead of copying them. Each live Branch is one
 // llama seq id.
 //
 //   auto session = Session::create(model, {.n_ctx = 4096, .n_seq_max = 8}).value();
@@ -24,6 +25,7 @@
 #include <span>
 #include <vector>
 
+#include "keytok/kv_policy.hpp"
 #include "keytok/model.hpp"
 #include "keytok/status.hpp"
 #include "keytok/types.hpp"
@@ -38,6 +40,9 @@ struct SessionParams {
   int n_seq_max = 1;       // live branches at most, 1..256
   int n_threads = 0;       // CPU threads; 0 = physical_core_count()
   bool flash_attn = false; // llama.cpp flash attention; off keeps logits comparable across builds
+  /// Bounded KV memory (keytok/kv_policy.hpp). With an evicting policy each branch keeps at
+  /// most kv.budget cells, n_ctx is ignored and the context is sized to kv.budget * n_seq_max.
+  KvPolicyParams kv;
 
   /// invalid_argument for out-of-range values, naming the field.
   Status validate() const;
@@ -60,6 +65,33 @@ struct SessionCounters {
   std::int64_t decode_calls = 0;    // llama_decode calls
   std::int64_t tokens_decoded = 0;  // tokens over all calls
   int peak_live_branches = 0;       // most branches open at once
+  int peak_cells = 0;               // most KV cells in use at once (a cell shared by forks once)
+  std::int64_t evictions = 0;       // eviction rounds
+  std::int64_t cells_evicted = 0;   // cells removed by them
+  double decode_seconds = 0.0;      // wall time inside llama_decode
+  double kv_policy_seconds = 0.0;   // wall time scoring cells and evicting: the policy's own cost
+};
+
+/// What bounded KV memory cost and held over a run (Session::kv_usage), for reports.
+struct KvUsage {
+  KvPolicy policy = KvPolicy::full;
+  int budget = 0;                  // cells per branch; 0 with policy full
+  int n_ctx = 0;                   // cells allocated
+  int peak_cells = 0;              // most cells in use at once
+  double kv_mib_allocated = 0.0;   // n_ctx cells of K and V
+  double kv_mib_peak = 0.0;        // peak_cells of K and V
+  std::int64_t evictions = 0;
+  std::int64_t cells_evicted = 0;
+  double decode_seconds = 0.0;
+  double policy_seconds = 0.0;     // scoring and evicting
+  /// policy_seconds / decode_seconds: the policy's cost per token as a fraction of decode time.
+  double policy_cost_fraction() const { return decode_seconds > 0.0 ? policy_seconds / decode_seconds : 0.0; }
+};
+
+/// One cell of llama.cpp's cache as its state serialization reports it (Session::cache_cells).
+struct CacheCell {
+  pos position = 0;
+  std::vector<seq_id> seqs;  // the sequences holding it, ascending
 };
 
 /// An inference run. Not copyable (it owns a KV cache); movable through unique_ptr.
@@ -89,8 +121,10 @@ class Session {
 
   /// Appends tokens to a branch. With on_logits, every token's next-token logits are computed
   /// and passed to it in order (teacher forcing); without, only the last token's, readable via
-  /// logits(branch). Splits into n_batch chunks. context_overflow when the branch would exceed
-  /// n_ctx positions (the message names the limit and --ctx); kv_full when the shared pool is full.
+  /// logits(branch). Splits into n_batch chunks (with an evicting policy, into chunks of
+  /// kv.step() cells, evicting before each as needed). context_overflow when the branch would
+  /// exceed max_positions() (the message names the limit and what to raise); kv_full when the
+  /// shared pool is full.
   Status feed(const Branch& branch, std::span<const token_id> tokens,
               const LogitsCallback& on_logits = {});
 
@@ -99,8 +133,17 @@ class Session {
   /// to position `keep`. Its logits are gone until the next feed or step. Used to roll a path
   /// back (cascade). invalid_argument when the branch is not open, `keep` is outside
   /// 0..n_past, or the model's cache cannot drop part of a sequence (recurrent and hybrid
-  /// architectures; the message says so).
+  /// architectures; the message says so), or the policy evicted position keep - 1 (llama.cpp
+  /// appends after the highest position a sequence holds, so the cut must end on a kept cell).
   Status truncate(const Branch& branch, pos keep);
+  /// Removes the branch's cells at positions [p0, p1) (llama_memory_seq_rm), leaving a hole:
+  /// later positions keep theirs, and the next token still goes to n_past. Cells another branch
+  /// shares stay for it. This is what an evicting policy does by itself; callers use it for
+  /// their own rules. Its logits stay valid. invalid_argument when the branch is not open, the
+  /// range is not within 0..n_past-1 or holds the branch's last kept cell (llama.cpp appends
+  /// after it), or the model's cache cannot drop cells (recurrent and hybrid models).
+  Status remove(const Branch& branch, pos p0, pos p1);
+
   /// Appends one token to each branch in one batched llama_decode, with logits for each.
   /// branches and tokens have the same length; each branch at most once.
   Status step(std::span<const Branch> branches, std::span<const token_id> tokens);
@@ -130,6 +173,27 @@ class Session {
 
   /// Whether the KV cache holds any cell of sequence `id` (llama_memory_seq_pos_max >= 0).
   bool holds_cells(seq_id id) const;
+
+  /// Positions a branch can reach: n_ctx without eviction; with an evicting policy the model's
+  /// training context, since kept cells keep their positions. The one capacity check of every
+  /// decode loop (Analyzer, PathRunner) is this.
+  pos max_positions() const;
+  /// Tokens the branch can still take: max_positions() - n_past(branch).
+  pos room(const Branch& branch) const;
+  /// The branch's hole map: the positions it holds cells for, ascending. Without eviction (and
+  /// without truncation) that is 0..n_past-1.
+  std::vector<pos> kept_positions(const Branch& branch) const;
+  /// KV cells in use now over all branches, a cell shared by forks counted once.
+  int cells_in_use() const;
+  /// Bytes of K and V one cell holds (f16: 2 x n_layer x n_head_kv x head_dim x 2 bytes).
+  std::size_t kv_bytes_per_cell() const;
+  /// llama.cpp's own view of its cache, read from its state serialization: every used cell with
+  /// its position and sequences. For checking the hole map (tests); it copies the whole KV
+  /// state. invalid_argument for models whose cells carry extra data (M-RoPE).
+  Result<std::vector<CacheCell>> cache_cells() const;
+  const KvPolicyParams& kv_policy() const;
+  /// The policy, its memory and its cost from the counters (since reset_counters()).
+  KvUsage kv_usage() const;
 
   int n_ctx() const;                    ///< context size actually allocated
   int n_seq_max() const;                ///< branches at most

@@ -259,6 +259,9 @@ struct DecodeCost {
   int rollbacks = 0;               // BiLD rollbacks
   std::int64_t rolled_back_tokens = 0;  // accepted tokens that rollbacks undid (they stay counted
                                         // in generated_tokens: they were spent)
+  // Bounded KV memory (SessionParams::kv): what the session held and removed.
+  int peak_cells = 0;              // most KV cells in use at once, prompt included
+  std::int64_t cells_evicted = 0;  // cells the KV policy removed (0 without eviction)
 };
 
 struct GenerationResult {

@@ -119,7 +119,8 @@ std::string_view trim_whitespace(std::string_view text);
 
 /// What generate_tasks makes: `per_length` tasks for every (family, length) pair.
 struct TaskGenParams {
-  std::vector<std::string> families;              // names from builtin_task_families(); empty = all
+  std::vector<std::string> families;  // names from all_task_families(); empty = the default
+                                      // families, builtin_task_families() (no needle)
   std::vector<int> lengths = {4, 8, 16, 32, 64};  // task sizes n, each in [1, kMaxTaskLength]
   int per_length = 20;                            // tasks per (family, length), >= 1
   std::uint64_t seed = 1;  // same seed -> byte-identical tasks on any platform
@@ -128,25 +129,57 @@ struct TaskGenParams {
   Status validate() const;
 };
 
-/// Largest n a generator accepts (outputs stay far below a small model's context).
+/// Largest n a generator accepts (outputs stay far below a small model's context; a needle
+/// prompt of this size is about 20k tokens).
 inline constexpr int kMaxTaskLength = 4096;
 
-/// Names of the built-in families, in the order generate_tasks emits them:
+/// Names of the default built-in families, the ones generate_tasks makes when
+/// TaskGenParams::families is empty, in the order it emits them:
 ///  copy     - repeat n words in order
 ///  reverse  - write n words in reverse order
 ///  count    - count from a to a+n-1
 ///  sequence - continue an arithmetic sequence for n terms
 ///  spell    - spell a string of n random letters, letters separated by spaces
 ///  add      - add two n-digit numbers
-/// Every task has match = exact, reference = answer = the one correct output, length = n.
+/// Their outputs grow with n; every task has match = exact, reference = answer = the one correct
+/// output, length = n.
 const std::vector<std::string>& builtin_task_families();
 
-/// Generates tasks, ordered by family (as in params.families), then length, then index. Ids
-/// are "<family>-<n>-<index>", index zero-padded to 3 digits. Each (family, n) pair draws from
-/// its own random stream derived from (seed, family, n), so adding a family or a length leaves
-/// the other tasks unchanged, and raising per_length only appends. Deterministic across
-/// platforms (std::mt19937_64 with keytok's own integer mapping). Fails only when
-/// params.validate() does.
+/// Every built-in family: builtin_task_families(), then the opt-in families, which
+/// generate_tasks makes only when they are named:
+///  needle   - passkey retrieval (Mohtashami & Jaggi 2023, "Landmark Attention"; llama.cpp's
+///             passkey example): a 5-digit pass key hidden among n filler sentences, asked for
+///             at the end.
+///
+/// A needle task's prompt is three paragraphs separated by blank lines: "There is important
+/// information hidden inside a lot of irrelevant text. Find it and memorize it; you will be
+/// asked about it.", the haystack, and "What is the pass key? Answer with the number only." The
+/// haystack is n filler sentences separated by single spaces, cycling "The grass is green.",
+/// "The sky is blue.", "The sun is yellow.", "Here we go.", "There and back again." (always
+/// starting with the first), with the needle "The pass key is K. Remember it. K is the pass
+/// key." inserted as one more sentence after needle_position(n, index) filler sentences. K is
+/// uniform in [10000, 99999], drawn from the (family, n) stream; no other part of the prompt
+/// holds a digit, so K occurs exactly twice in it. answer = reference = K, match = number,
+/// length = n: the number of filler sentences, which sizes the context (about 5 tokens a
+/// sentence), not the output. Needle is left out of the default set because its output does
+/// not grow with n, so it does not belong in a length sweep's error-rate fit, and because its
+/// prompts are long (up to about 20k tokens at n = 4096).
+const std::vector<std::string>& all_task_families();
+
+/// Where a needle task puts its needle: after round(d * n) filler sentences (halves rounded up),
+/// at the depth d = (index mod 5) / 4. Tasks with index 0, 1, 2, 3, 4 (then 5, 6, ... again)
+/// put it at depth 0 (before all filler), 1/4, 1/2, 3/4 and 1 (after all filler). `index` is the
+/// task's index within its (family, n) stream, the last part of its id "needle-<n>-<index>", so
+/// a report can recover the depth from the id. Returns a value in [0, n] (0 for a negative n or
+/// index).
+int needle_position(int n, int index);
+
+/// Generates tasks, ordered by family (as in params.families, or builtin_task_families() when it
+/// is empty), then length, then index. Ids are "<family>-<n>-<index>", index zero-padded to 3
+/// digits. Each (family, n) pair draws from its own random stream derived from (seed, family,
+/// n), so adding a family or a length leaves the other tasks unchanged, and raising per_length
+/// only appends. Deterministic across platforms (std::mt19937_64 with keytok's own integer
+/// mapping). Fails only when params.validate() does.
 Result<std::vector<Task>> generate_tasks(const TaskGenParams& params);
 
 }  // namespace keytok

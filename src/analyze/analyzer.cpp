@@ -85,7 +85,9 @@ Result<Analysis> Analyzer::score_text(std::string_view text, const ScoreParams& 
   // Without any context the first token has no prediction.
   const std::size_t first = prefix.empty() ? 1 : 0;
   a.n_unscored = static_cast<int>(first);
-  const auto n_ctx = static_cast<std::size_t>(session_.n_ctx());
+  // Positions, not cells: with an evicting KV policy the session keeps its budget of cells by
+  // itself while the text runs on, so one window holds it all.
+  const auto n_ctx = static_cast<std::size_t>(session_.max_positions());
   const std::size_t total = prefix.size() + t.size();
   if (total > n_ctx && !params.allow_windows) {
     return Status::context_overflow("the prompt and text are " + std::to_string(total) +
@@ -102,6 +104,8 @@ Result<Analysis> Analyzer::score_text(std::string_view text, const ScoreParams& 
                                     "; raise --ctx or lower --window-overlap");
   }
   const std::size_t stride = total <= n_ctx ? t.size() : n_ctx - prefix.size() - overlap;
+  session_.reset();
+  session_.reset_counters();
   a.n_windows = 0;
   a.tokens.reserve(t.size());
   std::vector<token_id> window;
@@ -125,6 +129,7 @@ Result<Analysis> Analyzer::score_text(std::string_view text, const ScoreParams& 
     }));
     ++a.n_windows;
   }
+  a.kv = session_.kv_usage();
   session_.reset();
   return a;
 }
@@ -142,6 +147,7 @@ Result<Analysis> Analyzer::generate(const GenerateParams& params,
   Analysis a = start_analysis(session_, detector_, "generate", params.prompt);
   a.n_prompt_tokens = static_cast<int>(prompt->size());
   session_.reset();
+  session_.reset_counters();
   auto branch = session_.open();
   if (!branch.ok()) return branch.status();
   KEYTOK_RETURN_IF_ERROR(session_.feed(*branch, *prompt));
@@ -167,6 +173,7 @@ Result<Analysis> Analyzer::generate(const GenerateParams& params,
     }
     KEYTOK_RETURN_IF_ERROR(st);
   }
+  a.kv = session_.kv_usage();
   session_.reset();
   return a;
 }

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analyze/report_json.hpp"
+#include "kv/kv_usage_json.hpp"
 #include "keytok/report.hpp"
 #include "util/jsonl.hpp"
 
@@ -25,7 +26,7 @@ nlohmann::ordered_json record_to_json(const TokenRecord& r) {
 }
 
 nlohmann::ordered_json summary_to_json(const Analysis& a, const AnalysisSummary& s) {
-  return {{"model", a.model_name},
+  nlohmann::ordered_json j = {{"model", a.model_name},
           {"mode", a.mode},
           {"rule", a.rule},
           {"rule_source", a.rule_source},
@@ -42,6 +43,9 @@ nlohmann::ordered_json summary_to_json(const Analysis& a, const AnalysisSummary&
           {"n_windows", a.n_windows},
           {"n_unscored", a.n_unscored},
           {"stop_reason", a.stop_reason}};
+  // Only under an evicting policy, so that the summary of a plain run stays as it was.
+  if (a.kv.policy != KvPolicy::full) j["kv"] = kv_usage_to_json(a.kv);
+  return j;
 }
 
 std::string dump_json(const nlohmann::ordered_json& j, int indent) {

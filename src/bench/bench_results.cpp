@@ -49,6 +49,12 @@ nlohmann::ordered_json settings_object(const BenchSettings& s) {
                               {"strategies", strategies}};
   if (!s.big_model_file.empty()) j["big_model"] = s.big_model_file;
   if (!s.shard.whole()) j["shard"] = s.shard.spec();
+  if (s.kv.evicts()) {
+    j["kv"] = {{"policy", kv_policy_name(s.kv.policy)}, {"budget", s.kv.budget}, {"sinks", s.kv.sinks},
+               {"window", s.kv.protected_tail()}, {"step", s.kv.step()},
+               {"importance", kv_importance_name(s.kv.importance)}, {"max_unit", s.kv.max_unit},
+               {"seed", s.kv.seed}};
+  }
   return j;
 }
 
@@ -75,6 +81,7 @@ std::string bench_row_line(const BenchRow& r) {
               {"large_prefill_tokens", r.large_prefill_tokens},
               {"large_decode_calls", r.large_decode_calls}, {"rollbacks", r.rollbacks}});
   }
+  if (r.peak_cells > 0) j.update({{"peak_cells", r.peak_cells}, {"cells_evicted", r.cells_evicted}});
   return detail::dump_line(j);
 }
 
@@ -135,6 +142,8 @@ Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const s
       r.large_prefill_tokens = detail::json_value(j, "large_prefill_tokens", std::int64_t{0});
       r.large_decode_calls = detail::json_value(j, "large_decode_calls", std::int64_t{0});
       r.rollbacks = detail::json_value(j, "rollbacks", 0);
+      r.peak_cells = detail::json_value(j, "peak_cells", 0);
+      r.cells_evicted = detail::json_value(j, "cells_evicted", std::int64_t{0});
       rows.push_back(std::move(r));
     } catch (const json::exception& e) {
       return detail::line_error(source, line, fmt::format("not a bench row ({})", e.what()));

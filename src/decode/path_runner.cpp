@@ -65,9 +65,9 @@ Status PathRunner::prefill() {
   auto tokens = request_.messages.empty() ? session_.encode_prompt(request_.prompt, request_.raw)
                                           : session_.encode_chat(request_.messages);
   if (!tokens.ok()) return tokens.status();
-  if (static_cast<std::int64_t>(tokens->size()) + 1 > session_.n_ctx()) {
+  if (static_cast<std::int64_t>(tokens->size()) + 1 > session_.max_positions()) {
     return Status::context_overflow("the prompt is " + std::to_string(tokens->size()) +
-                                    " tokens but the context holds " + std::to_string(session_.n_ctx()) +
+                                    " tokens but the context holds " + std::to_string(session_.max_positions()) +
                                     " with room needed to generate; raise --ctx or shorten the prompt");
   }
   session_.reset();
@@ -200,7 +200,7 @@ Status PathRunner::step() {
   // Paths at the end of the context cannot take another token.
   for (int l = static_cast<int>(live_.size()) - 1; l >= 0; --l) {
     const LivePath& lp = live_[static_cast<std::size_t>(l)];
-    if (lp.pending && session_.n_past(lp.branch) + 1 > session_.n_ctx()) finish(l, "context");
+    if (lp.pending && session_.room(lp.branch) < 1) finish(l, "context");
   }
   step_branches_.clear();
   step_tokens_.clear();
@@ -315,6 +315,8 @@ void PathRunner::finalize(CombineRule rule, bool keep_confidence) {
   const SessionCounters& c = session_.counters();
   out_.cost.decode_calls = c.decode_calls;
   out_.cost.peak_live = c.peak_live_branches;
+  out_.cost.peak_cells = c.peak_cells;
+  out_.cost.cells_evicted = c.cells_evicted;
   out_.cost.wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   emit({.kind = StrategyEventKind::vote, .vote = &out_.vote});

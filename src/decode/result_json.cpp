@@ -89,6 +89,9 @@ std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
                       {"rollbacks", c.rollbacks},
                       {"rolled_back_tokens", c.rolled_back_tokens}});
   }
+  if (r.cost.cells_evicted > 0) {
+    j["cost"].update({{"peak_cells", r.cost.peak_cells}, {"cells_evicted", r.cost.cells_evicted}});
+  }
   // Invalid UTF-8 (a path cut inside a character) is replaced rather than thrown on.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -1,6 +1,7 @@
 // The built-in task families: each makes a prompt with an exact output format and the one
 // correct output, whose length grows with n. Prompts are written for small instruct models:
-// they state the separator and say "Output only ..., nothing else".
+// they state the separator and say "Output only ..., nothing else". The opt-in `needle` family
+// is the exception: n sizes its prompt (passkey retrieval), and its answer is one number.
 #include "tasks/task_families.hpp"
 
 #include <fmt/format.h>
@@ -147,9 +148,38 @@ TaskText add_task(int n, TaskRng& rng) {
           add_decimal(x, y)};
 }
 
+// The passkey retrieval test's filler (Mohtashami & Jaggi 2023; llama.cpp's passkey example),
+// one sentence per item, used in this cyclic order.
+constexpr std::array<std::string_view, 5> kNeedleFiller = {"The grass is green.",
+                                                           "The sky is blue.", "The sun is yellow.",
+                                                           "Here we go.", "There and back again."};
+
+// n filler sentences with the needle after needle_position(n, index) of them (tasks.hpp).
+TaskText needle_task(int n, int index, TaskRng& rng) {
+  const std::string key = std::to_string(rng.between(10000, 99999));
+  const int before = needle_position(n, index);
+  std::string haystack;
+  auto add = [&haystack](std::string_view sentence) {
+    if (!haystack.empty()) haystack += ' ';
+    haystack += sentence;
+  };
+  for (int i = 0; i <= n; ++i) {
+    if (i == before) {
+      add(fmt::format("The pass key is {0}. Remember it. {0} is the pass key.", key));
+    }
+    if (i < n) add(kNeedleFiller[static_cast<std::size_t>(i) % kNeedleFiller.size()]);
+  }
+  return {fmt::format("There is important information hidden inside a lot of irrelevant text. "
+                      "Find it and memorize it; you will be asked about it.\n\n{}\n\nWhat is the "
+                      "pass key? Answer with the number only.",
+                      haystack),
+          key, MatchMode::number};
+}
+
 }  // namespace
 
-TaskText make_family_task(std::string_view family, int n, TaskRng& rng) {
+TaskText make_family_task(std::string_view family, int n, int index, TaskRng& rng) {
+  if (family == "needle") return needle_task(n, index, rng);
   if (family == "copy") return copy_task(n, rng);
   if (family == "reverse") return reverse_task(n, rng);
   if (family == "count") return count_task(n, rng);

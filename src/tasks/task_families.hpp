@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "keytok/tasks.hpp"
+
 namespace keytok::detail {
 
 /// Random integers that are identical on every platform: std::mt19937_64 is fully specified
@@ -28,13 +30,16 @@ class TaskRng {
 /// name, and n.
 std::uint64_t family_stream_seed(std::uint64_t seed, std::string_view family, int n);
 
-/// The prompt and the one correct output of a task.
+/// The prompt and the one correct output of a task (also its answer), and how an output is
+/// compared with it.
 struct TaskText {
   std::string prompt;
   std::string reference;
+  MatchMode match = MatchMode::exact;
 };
 
-/// Builds one task of `family` (a name from builtin_task_families()) with size n.
-TaskText make_family_task(std::string_view family, int n, TaskRng& rng);
+/// Builds task number `index` (0-based, within its (family, n) stream) of `family` (a name from
+/// all_task_families()) with size n. Only `needle` uses the index (it sets the needle's depth).
+TaskText make_family_task(std::string_view family, int n, int index, TaskRng& rng);
 
 }  // namespace keytok::detail

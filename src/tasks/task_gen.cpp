@@ -50,8 +50,23 @@ const std::vector<std::string>& builtin_task_families() {
   return kFamilies;
 }
 
+const std::vector<std::string>& all_task_families() {
+  static const std::vector<std::string> kFamilies = [] {
+    std::vector<std::string> all = builtin_task_families();
+    all.emplace_back("needle");  // opt-in: generated only when named
+    return all;
+  }();
+  return kFamilies;
+}
+
+int needle_position(int n, int index) {
+  if (n < 0 || index < 0) return 0;
+  // round(n * (index mod 5) / 4), halves up, in integers (n <= kMaxTaskLength: no overflow).
+  return static_cast<int>((static_cast<long long>(index % 5) * n + 2) / 4);
+}
+
 Status TaskGenParams::validate() const {
-  const std::vector<std::string>& known = builtin_task_families();
+  const std::vector<std::string>& known = all_task_families();
   for (const std::string& family : families) {
     if (std::find(known.begin(), known.end(), family) == known.end()) {
       return Status::invalid_argument(fmt::format(
@@ -87,13 +102,13 @@ Result<std::vector<Task>> generate_tasks(const TaskGenParams& params) {
     for (const int n : params.lengths) {
       detail::TaskRng rng(detail::family_stream_seed(params.seed, family, n));
       for (int i = 0; i < params.per_length; ++i) {
-        detail::TaskText text = detail::make_family_task(family, n, rng);
+        detail::TaskText text = detail::make_family_task(family, n, i, rng);
         Task task;
         task.id = fmt::format("{}-{}-{:03d}", family, n, i);
         task.prompt = std::move(text.prompt);
         task.answer = text.reference;
         task.reference = std::move(text.reference);
-        task.match = MatchMode::exact;
+        task.match = text.match;
         task.family = family;
         task.length = n;
         tasks.push_back(std::move(task));

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
 
 #include "cli/cli_runner.hpp"
 
@@ -30,11 +32,37 @@ TEST(TasksCli, SameSeedWritesTheSameFile) {
   EXPECT_EQ(read_file(dir + "/a.jsonl").rfind(R"({"format":"keytok-tasks","version":1)", 0), 0u);
 }
 
+TEST(TasksCli, NeedleOnlyWhenNamed) {
+  const std::string dir = temp_dir("tasks_needle");
+  const CliRun r = run_keytok(
+      {"tasks", "--family", "needle", "--lengths", "300", "--per", "10", "-o", dir + "/n.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["count"], 10);
+  std::istringstream lines(read_file(dir + "/n.jsonl"));
+  std::string line;
+  std::getline(lines, line);  // header
+  int n = 0;
+  for (; std::getline(lines, line); ++n) {
+    const auto task = nlohmann::json::parse(line);
+    EXPECT_EQ(task["family"], "needle");
+    EXPECT_EQ(task["match"], "number");
+    EXPECT_EQ(task["length"], 300);
+    EXPECT_EQ(task["answer"].get<std::string>().size(), 5u);
+  }
+  EXPECT_EQ(n, 10);
+  // The default families leave needle out; --list names it.
+  const CliRun d = run_keytok({"tasks", "--lengths", "4", "--per", "1", "-o", dir + "/d.jsonl"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(read_file(dir + "/d.jsonl").find("needle"), std::string::npos);
+  EXPECT_EQ(run_keytok({"tasks", "--list"}).out,
+            "copy\nreverse\ncount\nsequence\nspell\nadd\nneedle\n");
+}
+
 TEST(TasksCli, BadArgumentsFailWithAMessage) {
   const std::string dir = temp_dir("tasks_bad");
   // Flag values CLI11 checks: its ValidationError, 105; a missing -o: keytok's own error, 1.
   EXPECT_TRUE(exits_with(run_keytok({"tasks", "--family", "nope", "-o", dir + "/t.jsonl"}), 105,
-                         "--family: nope not in {copy,reverse,count,sequence,spell,add}\n"));
+                         "--family: nope not in {copy,reverse,count,sequence,spell,add,needle}\n"));
   EXPECT_TRUE(
       exits_with(run_keytok({"tasks", "--lengths", "4"}), 1,
                  "keytok tasks: error: no output file; pass -o FILE (e.g. -o tasks.jsonl)\n"));

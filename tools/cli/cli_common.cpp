@@ -40,6 +40,57 @@ void add_model_options(CLI::App* cmd, ModelOptions& opts) {
   cmd->add_flag("--verbose", opts.model.verbose, "Show llama.cpp's log");
 }
 
+void add_kv_options(CLI::App* cmd, KvOptions& opts, bool fraction_allowed) {
+  cmd->add_option("--kv-policy", opts.policy,
+                  "Bounded KV memory: full (no eviction), window (sinks + recent, StreamingLLM), keytoken "
+                  "(sinks + recent + the most surprising tokens), chunk (whole sentences ranked by their "
+                  "tokens) or random (the control); docs/kv.md")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"full", "window", "keytoken", "chunk", "random"}));
+  cmd->add_option("--kv-budget", opts.budget,
+                  fraction_allowed ? "KV cells a branch keeps: a count (4096) or a fraction of the text (25%)"
+                                   : "KV cells a branch keeps (a count)");
+  cmd->add_option("--kv-sinks", opts.params.sinks, "First cells always kept (attention sinks)")
+      ->capture_default_str()->check(at_least(0));
+  cmd->add_option("--kv-window", opts.params.window,
+                  "Most recent cells always kept by keytoken, chunk and random (-1 = 3/4 of the budget)")
+      ->capture_default_str()->check(at_least(-1));
+  cmd->add_option("--kv-step", opts.params.evict_step,
+                  "Cells freed per eviction round, and the prefill chunk (-1 = budget / 8)")
+      ->capture_default_str()->check(at_least(-1));
+  cmd->add_option("--kv-importance", opts.importance,
+                  "What ranks cells for keytoken and chunk: surprisal or entropy")
+      ->capture_default_str()->check(CLI::IsMember({"surprisal", "entropy"}));
+  cmd->add_option("--kv-seed", opts.params.seed, "Seed of the random policy")->capture_default_str();
+}
+
+Result<SessionParams> with_kv(const KvOptions& opts, SessionParams base, int n_text_tokens) {
+  KvPolicyParams kv = opts.params;
+  const auto policy = parse_kv_policy(opts.policy);
+  if (!policy) return Status::invalid_argument("unknown --kv-policy '" + opts.policy + "'; use " + kv_policy_names());
+  kv.policy = *policy;
+  const auto importance = parse_kv_importance(opts.importance);
+  if (!importance) return Status::invalid_argument("unknown --kv-importance '" + opts.importance + "'; use surprisal or entropy");
+  kv.importance = *importance;
+  if (kv.evicts()) {
+    if (opts.budget.empty()) {
+      return Status::invalid_argument("--kv-policy " + opts.policy + " needs --kv-budget (cells, e.g. 1024)");
+    }
+    auto budget = parse_kv_budget(opts.budget);
+    if (!budget.ok()) return budget.status();
+    if (budget->is_fraction() && n_text_tokens < 0) {
+      return Status::invalid_argument("--kv-budget " + opts.budget +
+                                      " is a fraction of a text, and this command has none; give cells, e.g. 1024");
+    }
+    kv.budget = budget->resolve(n_text_tokens);
+  } else if (!opts.budget.empty()) {
+    return Status::invalid_argument("--kv-budget needs an evicting --kv-policy (window, keytoken, chunk or random)");
+  }
+  KEYTOK_RETURN_IF_ERROR(kv.validate());
+  base.kv = kv;
+  return base;
+}
+
 void add_detector_options(CLI::App* cmd, DetectorSpec& spec) {
   cmd->add_option("--calibration", spec.calibration_file,
                   "Calibration file from `keytok calibrate` (default: <model>.keytok-calibration.json if "
@@ -112,6 +163,15 @@ void add_shard_option(CLI::App* cmd, std::string& spec) {
 }
 
 std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+
+Result<bool> has_rows_to_resume(const std::string& path, bool resume) {
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) > 0;
+  if (exists && !resume) {
+    return Status::invalid_argument(path + " exists; pass --resume to continue it, or remove it");
+  }
+  return exists;
+}
 
 Result<std::string> read_text(const std::string& path) {
   if (path == "-") {

@@ -27,6 +27,20 @@ struct ModelOptions {
 };
 void add_model_options(CLI::App* cmd, ModelOptions& opts);
 
+/// Bounded KV memory flags (keytok/kv_policy.hpp): --kv-policy, --kv-budget, --kv-sinks,
+/// --kv-window, --kv-step, --kv-importance, --kv-seed. Kept apart from ModelOptions so that a
+/// command's calibration runs never evict.
+struct KvOptions {
+  std::string policy = "full";
+  std::string budget;  // cells, or a fraction of the text ("25%") where the command has one
+  KvPolicyParams params;
+  std::string importance = "surprisal";
+};
+void add_kv_options(CLI::App* cmd, KvOptions& opts, bool fraction_allowed);
+/// `base` with the policy set. n_text_tokens resolves a fractional budget; -1 where the command
+/// has no text (a fraction is then an error saying to give cells).
+Result<SessionParams> with_kv(const KvOptions& opts, SessionParams base, int n_text_tokens = -1);
+
 /// Key-token rule flags: --calibration, --key-rule, --entropy-threshold, --margin-threshold,
 /// --no-auto-calibrate, bound to the library's DetectorSpec.
 void add_detector_options(CLI::App* cmd, DetectorSpec& spec);
@@ -57,6 +71,10 @@ void add_shard_option(CLI::App* cmd, std::string& spec);
 /// The file name of `path` without its folders ("models/x.gguf" -> "x.gguf"), for settings that
 /// the shards of one run, on machines with other paths, must share.
 std::string file_name(const std::string& path);
+
+/// Whether results file `path` already holds something to resume (bench, sweep, longctx):
+/// invalid_argument saying to pass --resume or remove it when it does and `resume` is off.
+Result<bool> has_rows_to_resume(const std::string& path, bool resume);
 
 /// Reads a file ("-" = stdin) into a string. not_found / io_error with the path.
 Result<std::string> read_text(const std::string& path);

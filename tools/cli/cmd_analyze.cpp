@@ -15,6 +15,7 @@ namespace {
 
 struct AnalyzeOptions {
   ModelOptions model;
+  KvOptions kv;
   DetectorSpec detector;
   std::string text_file;    // --text FILE or -
   std::string prompt;       // --prompt
@@ -49,7 +50,15 @@ int run_analyze(const AnalyzeOptions& o) {
   if (!model.ok()) return fail(kCmd, model.status());
   auto detector = make_detector(o.detector, *model, o.model.session);
   if (!detector.ok()) return fail(kCmd, detector.status());
-  auto session = Session::create(*model, o.model.session);
+  int n_text_tokens = -1;
+  if (!text.empty()) {
+    auto toks = (*model)->tokenize(text, /*add_special=*/false);
+    if (!toks.ok()) return fail(kCmd, toks.status());
+    n_text_tokens = static_cast<int>(toks->size());
+  }
+  auto sp = with_kv(o.kv, o.model.session, n_text_tokens);
+  if (!sp.ok()) return fail(kCmd, sp.status());
+  auto session = Session::create(*model, *sp);
   if (!session.ok()) return fail(kCmd, session.status());
 
   Analyzer analyzer(**session, *detector);
@@ -92,6 +101,7 @@ void setup_analyze(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "analyze", "Per-token entropy, varentropy, margin, logprob and key-token flags of a text or a generation");
   add_model_options(cmd, o->model);
+  add_kv_options(cmd, o->kv, /*fraction_allowed=*/true);
   add_detector_options(cmd, o->detector);
   cmd->add_option("--text", o->text_file, "Score this text file (teacher forcing); - reads stdin");
   cmd->add_option("-p,--prompt", o->prompt, "User prompt: generation input, or the context the text answers");

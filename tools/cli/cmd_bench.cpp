@@ -3,7 +3,6 @@
 // tokens, time, tokens per correct answer); --html adds the accuracy-against-tokens plot.
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -25,6 +24,7 @@ namespace {
 
 struct BenchOptions {
   ModelOptions model;
+  KvOptions kv;
   StrategyOptions strategy;
   std::string tasks_file;
   std::string strategies = "greedy,sc:8,branch,deepconf:8";
@@ -70,22 +70,21 @@ int run_bench(const BenchOptions& o) {
     strategies.push_back(std::move(*st));
   }
 
+  auto kv_sp = with_kv(o.kv, o.model.session);
+  if (!kv_sp.ok()) return fail(kCmd, kv_sp.status());
   const BenchSettings settings{.model_file = file_name(o.model.model.path),
                                .tasks_file = file_name(o.tasks_file), .raw = o.raw,
                                .strategies = resolved,
                                .big_model_file = o.strategy.big_model.empty() ? "" : file_name(o.strategy.big_model),
-                               .shard = *shard};
+                               .shard = *shard, .kv = kv_sp->kv};
 
   // Results so far (resume) and the file to append to.
   std::vector<BenchRow> rows;
   std::optional<ResultsWriter> out;
   if (!o.output.empty()) {
-    std::error_code ec;
-    const bool exists = std::filesystem::exists(o.output, ec) && std::filesystem::file_size(o.output, ec) > 0;
-    if (exists && !o.resume) {
-      return fail(kCmd, Status::invalid_argument(o.output + " exists; pass --resume to continue it, or remove it"));
-    }
-    if (exists) {
+    auto exists = has_rows_to_resume(o.output, o.resume);
+    if (!exists.ok()) return fail(kCmd, exists.status());
+    if (*exists) {
       auto old = load_bench_results(o.output, (*model)->name(), &settings);
       if (!old.ok()) return fail(kCmd, old.status());
       rows = std::move(*old);
@@ -97,7 +96,7 @@ int run_bench(const BenchOptions& o) {
   std::set<std::pair<std::string, std::string>> done;
   for (const BenchRow& r : rows) done.emplace(r.task_id, r.strategy);
 
-  SessionParams sp = o.model.session;
+  SessionParams sp = *kv_sp;
   sp.n_seq_max = n_seq;
   auto session = Session::create(*model, sp);
   if (!session.ok()) return fail(kCmd, session.status());
@@ -126,7 +125,9 @@ int run_bench(const BenchOptions& o) {
                    .forks = r->cost.forks, .paths = static_cast<int>(r->paths.size()), .wall_ms = r->cost.wall_ms,
                    .large_decisions = r->cost.large_decisions, .large_changed = r->cost.large_changed,
                    .large_prefill_tokens = r->cost.large_prefill_tokens,
-                   .large_decode_calls = r->cost.large_decode_calls, .rollbacks = r->cost.rollbacks};
+                   .large_decode_calls = r->cost.large_decode_calls, .rollbacks = r->cost.rollbacks,
+                   .peak_cells = sp.kv.evicts() ? r->cost.peak_cells : 0,
+                   .cells_evicted = r->cost.cells_evicted};
       if (out) {
         if (auto st = out->append(bench_row_line(row)); !st.ok()) {
           progress.finish();
@@ -159,6 +160,7 @@ void setup_bench(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Run decoding strategies over a task file and compare accuracy and tokens");
   add_model_options(cmd, o->model);
+  add_kv_options(cmd, o->kv, /*fraction_allowed=*/false);
   cmd->add_option("--tasks", o->tasks_file, "Task file (keytok JSONL or GSM8K JSONL)")->required();
   cmd->add_option("--strategies", o->strategies, "Comma-separated: greedy, sample, sc:N, branch, deepconf:N, cascade")
       ->capture_default_str();

@@ -14,6 +14,7 @@ namespace {
 
 struct GenerateOptions {
   ModelOptions model;
+  KvOptions kv;
   StrategyOptions strategy;
   std::string spec = "greedy";
   std::string prompt;
@@ -35,7 +36,9 @@ int run_generate(const GenerateOptions& o) {
   if (!params.ok()) return fail(kCmd, params.status());
   auto strategy = make_strategy(*params);
   if (!strategy.ok()) return fail(kCmd, strategy.status());
-  SessionParams sp = o.model.session;
+  auto kv_sp = with_kv(o.kv, o.model.session);
+  if (!kv_sp.ok()) return fail(kCmd, kv_sp.status());
+  SessionParams sp = *kv_sp;
   sp.n_seq_max = params->max_live_sequences();
   auto session = Session::create(*model, sp);
   if (!session.ok()) return fail(kCmd, session.status());
@@ -82,6 +85,7 @@ void setup_generate(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "generate", "Decode a prompt with greedy, sample, sc:N, branch, deepconf:N or cascade and report the cost");
   add_model_options(cmd, o->model);
+  add_kv_options(cmd, o->kv, /*fraction_allowed=*/false);
   cmd->add_option("-p,--prompt", o->prompt, "User prompt")->required();
   cmd->add_option("-s,--strategy", o->spec, "greedy, sample, sc:N, branch, deepconf:N (N <= 256) or cascade")
       ->capture_default_str();

@@ -21,6 +21,7 @@ namespace {
 
 struct ServeOptions {
   ModelOptions model;
+  KvOptions kv;
   DetectorSpec detector;
   std::string big_model;  // cascade's large model: a path or a known model's name
   server::ServeParams params;
@@ -33,7 +34,9 @@ int run_serve(ServeOptions& o) {
   if (!path.ok()) return fail(kCmd, path.status());
   p.model = o.model.model;
   p.model.path = *path;
-  p.session = o.model.session;
+  auto sp = with_kv(o.kv, o.model.session);
+  if (!sp.ok()) return fail(kCmd, sp.status());
+  p.session = *sp;
   p.detector = o.detector;
   if (!o.big_model.empty()) {
     auto big = resolve_model(o.big_model);
@@ -113,6 +116,7 @@ void setup_serve(CLI::App& app, int& exit_code) {
   o->model.session.n_ctx = o->params.session.n_ctx;
   CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible server with key-token annotations and a web viewer");
   add_model_options(cmd, o->model);
+  add_kv_options(cmd, o->kv, /*fraction_allowed=*/false);
   add_detector_options(cmd, o->detector);
   server::ServeParams& p = o->params;
   cmd->add_option("--host", p.host, "Address to listen on (loopback by default)")->capture_default_str();

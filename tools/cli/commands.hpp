@@ -16,6 +16,7 @@ void setup_sweep(CLI::App& app, int& exit_code);
 void setup_generate(CLI::App& app, int& exit_code);
 void setup_bench(CLI::App& app, int& exit_code);
 void setup_merge(CLI::App& app, int& exit_code);
+void setup_longctx(CLI::App& app, int& exit_code);
 void setup_models(CLI::App& app, int& exit_code);
 void setup_serve(CLI::App& app, int& exit_code);
 

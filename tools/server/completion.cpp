@@ -296,8 +296,8 @@ std::variant<Admitted, ApiError> admit(ServerContext& ctx, ServeRequest request,
   auto tokens = request.chat ? model.encode_chat(request.messages) : model.encode_prompt(request.prompt, true);
   if (!tokens.ok()) return ApiError{.status = 400, .message = tokens.status().message(),
                                     .param = request.chat ? "messages" : "prompt"};
-  const int n_ctx = ctx.engine.n_ctx();
-  if (static_cast<int>(tokens->size()) + 1 > n_ctx) {
+  const pos n_ctx = ctx.engine.max_positions();
+  if (static_cast<pos>(tokens->size()) + 1 > n_ctx) {
     return ApiError{.status = 400,
                     .message = fmt::format("the prompt is {} tokens but the server's context holds {}; shorten it",
                                            tokens->size(), n_ctx),

@@ -25,6 +25,7 @@ std::string RequestTarget::detokenize(std::span<const token_id> tokens) const {
 std::string RequestTarget::token_piece(token_id t) const { return engine_.model().token_piece(t); }
 
 int RequestTarget::n_ctx() const { return engine_.session_->n_ctx(); }
+pos RequestTarget::max_positions() const { return engine_.session_->max_positions(); }
 
 void RequestTarget::reset() {
   std::lock_guard lk(engine_.m_);
@@ -293,6 +294,8 @@ EngineStats Engine::stats() const {
   s.decode_calls = session_->counters().decode_calls;
   s.tokens_decoded = session_->counters().tokens_decoded;
   s.n_ctx = session_->n_ctx();
+  s.cells_in_use = session_->cells_in_use();
+  s.cells_evicted = session_->counters().cells_evicted;
   return s;
 }
 

@@ -42,6 +42,8 @@ struct EngineStats {
   std::int64_t decode_calls = 0;    // batched decodes since start
   std::int64_t tokens_decoded = 0;  // tokens over those decodes
   int n_ctx = 0;                    // KV cells in the shared pool
+  int cells_in_use = 0;             // KV cells holding a token now (a cell shared by forks once)
+  std::int64_t cells_evicted = 0;   // cells the KV policy removed since start
 };
 
 class Engine;
@@ -58,6 +60,7 @@ class RequestTarget final : public DecodeTarget {
   std::string token_piece(token_id t) const override;
 
   int n_ctx() const override;
+  pos max_positions() const override;
   int n_seq_max() const override { return reserved_; }
   void reset() override;  // closes this request's sequences only
   void reset_counters() override { counters_ = {}; }
@@ -104,6 +107,8 @@ class Engine {
 
   EngineStats stats() const;
   int n_ctx() const { return session_->n_ctx(); }  // fixed at create; no lock needed
+  pos max_positions() const { return session_->max_positions(); }  // likewise
+  const KvPolicyParams& kv_policy() const { return session_->kv_policy(); }  // likewise
   const Model& model() const { return *model_; }
   const std::shared_ptr<const Model>& model_ptr() const { return model_; }
   const EngineLimits& limits() const { return limits_; }

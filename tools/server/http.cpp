@@ -168,6 +168,8 @@ void HttpServer::Impl::routes() {
                    {"owned_by", "keytok"},
                    {"meta", {{"n_vocab", engine->model().n_vocab()},
                              {"n_ctx", engine->stats().n_ctx},
+                             {"kv_policy", kv_policy_name(engine->kv_policy().policy)},
+                             {"kv_budget", engine->kv_policy().budget},
                              {"detector", ctx->detector.describe()},
                              {"detector_source", ctx->detector.source()}}}}}}};
     res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), "application/json");

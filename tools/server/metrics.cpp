@@ -27,6 +27,9 @@ std::string metrics_text(const Metrics& m, const EngineStats& e, bool loading) {
          "Positions held by open KV sequences (a prefix shared by forks counts once per sequence).",
          e.positions_held);
   metric("keytok_kv_cells", "gauge", "KV cells in the shared pool (n_ctx).", e.n_ctx);
+  metric("keytok_kv_cells_in_use", "gauge", "KV cells holding a token (a cell shared by forks counts once).",
+         e.cells_in_use);
+  metric("keytok_kv_cells_evicted_total", "counter", "KV cells removed by the --kv-policy.", e.cells_evicted);
   metric("keytok_decode_calls_total", "counter", "Batched llama_decode calls.", e.decode_calls);
   metric("keytok_decoded_tokens_total", "counter", "Tokens over all decode calls (prefill included).",
          e.tokens_decoded);
