@@ -64,6 +64,11 @@ Status KvPolicyParams::validate() const {
   if (sinks < 0) return Status::invalid_argument("the number of sink cells must be >= 0");
   if (window < -1) return Status::invalid_argument("the recent window must be >= 0 cells (-1 = 3/4 of the budget)");
   if (max_unit < 1) return Status::invalid_argument("the longest chunk unit must be >= 1 token");
+  // Bounded first, so that the sums below cannot overflow (window ignores --kv-window).
+  if (sinks > budget || (policy != KvPolicy::window && window > budget)) {
+    return Status::invalid_argument("--kv-sinks and --kv-window must not exceed the KV budget of " +
+                                    std::to_string(budget) + " cells");
+  }
   // One round must free at least one cell beside the ones never evicted.
   if (budget < sinks + protected_tail() + 1) {
     return Status::invalid_argument(

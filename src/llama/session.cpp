@@ -166,7 +166,13 @@ Status SessionParams::validate() const {
                                     " (llama.cpp's sequence limit); got " + std::to_string(n_seq_max));
   }
   if (n_threads < 0) return Status::invalid_argument("n_threads must be >= 0 (0 = physical cores)");
-  return kv.validate();
+  KEYTOK_RETURN_IF_ERROR(kv.validate());
+  // With eviction the context holds budget cells per sequence; llama.cpp counts cells in 32 bits.
+  if (kv.evicts() && static_cast<std::int64_t>(kv.budget) * n_seq_max > std::numeric_limits<std::int32_t>::max()) {
+    return Status::invalid_argument("a KV budget of " + std::to_string(kv.budget) + " cells for each of " +
+                                    std::to_string(n_seq_max) + " sequences is too large; lower --kv-budget");
+  }
+  return Status::ok_status();
 }
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

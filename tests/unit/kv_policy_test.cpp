@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "keytok/kv_policy.hpp"
+#include "keytok/session.hpp"
 #include "kv/eviction.hpp"
 
 namespace keytok {
@@ -270,6 +272,16 @@ TEST(KvPolicyParams, ValidateNamesBadKnobs) {
             "the recent window must be >= 0 cells (-1 = 3/4 of the budget)");
   EXPECT_EQ(KvPolicyParams({.policy = KvPolicy::chunk, .budget = 64, .max_unit = 0}).validate().message(),
             "the longest chunk unit must be >= 1 token");
+  // Values near INT_MAX are refused before any sum of them is formed (UBSan checks the overflow).
+  constexpr int kHuge = std::numeric_limits<int>::max();
+  EXPECT_EQ(KvPolicyParams({.policy = KvPolicy::keytoken, .budget = 64, .sinks = kHuge}).validate().message(),
+            "--kv-sinks and --kv-window must not exceed the KV budget of 64 cells");
+  EXPECT_EQ(KvPolicyParams({.policy = KvPolicy::random, .budget = 64, .window = kHuge}).validate().message(),
+            "--kv-sinks and --kv-window must not exceed the KV budget of 64 cells");
+  EXPECT_TRUE(KvPolicyParams({.policy = KvPolicy::keytoken, .budget = kHuge}).validate().ok());
+  const SessionParams sp{.n_seq_max = 4, .kv = {.policy = KvPolicy::keytoken, .budget = kHuge}};
+  EXPECT_EQ(sp.validate().message(),
+            "a KV budget of 2147483647 cells for each of 4 sequences is too large; lower --kv-budget");
 }
 
 TEST(KvPolicyParams, ProtectedTailAndStep) {

@@ -67,6 +67,10 @@ int run_generate(const GenerateOptions& o) {
                r->strategy.c_str(), r->vote.answer ? r->vote.answer->c_str() : "(none)", votes.c_str(),
                c.prompt_tokens, static_cast<long long>(c.generated_tokens), r->paths.size(), c.forks,
                static_cast<long long>(c.decode_calls), c.peak_live, c.wall_ms);
+  if (sp.kv.evicts()) {
+    std::fprintf(stderr, "kv: policy %s, budget %d cells per path, peak %d cells in use, %lld evicted\n",
+                 kv_policy_name(sp.kv.policy), sp.kv.budget, c.peak_cells, static_cast<long long>(c.cells_evicted));
+  }
   if (params->kind == StrategyKind::cascade) {
     std::fprintf(stderr,
                  "cascade: the large model chose %d of %lld tokens (%d changed, %d rollbacks undoing %lld), "
