@@ -173,9 +173,9 @@ TEST(CliBadInput, BadCalibrationFile) {
 
 // The subcommands `keytok --help` lists, in its order; the test below fails when one is added
 // or removed without updating this list.
-const std::vector<std::string> kSubcommands = {"analyze",  "calibrate", "demo",   "tasks", "fit",
-                                               "sweep",    "generate",  "bench",  "merge",  "models",
-                                               "serve"};
+const std::vector<std::string> kSubcommands = {"analyze", "calibrate", "demo",    "tasks",  "fit",
+                                               "sweep",   "generate",  "bench",   "merge",  "longctx",
+                                               "models",  "serve"};
 
 TEST(CliHelp, TopLevelHelpListsEverySubcommand) {
   const CliRun top = run_keytok({"--help"});
@@ -202,11 +202,11 @@ TEST(CliHelp, EverySubcommandHasHelpWithAnExample) {
 }
 
 // With its required arguments given, every subcommand refuses a flag it does not know; without
-// them, the four that have some name the missing one.
+// them, the five that have some name the missing one.
 TEST(CliHelp, EverySubcommandRejectsAnUnknownFlagAndNamesMissingArguments) {
   const std::map<std::string, std::vector<std::string>> required = {
       {"fit", {"counts.csv"}}, {"generate", {"-p", "hi"}}, {"bench", {"--tasks", "t.jsonl"}},
-      {"merge", {"a.jsonl", "-o", "m.jsonl"}}};
+      {"merge", {"a.jsonl", "-o", "m.jsonl"}}, {"longctx", {"--text", "t.txt"}}};
   for (const std::string& sub : kSubcommands) {
     std::vector<std::string> args = {sub};
     if (required.count(sub) > 0) {
@@ -222,6 +222,7 @@ TEST(CliHelp, EverySubcommandRejectsAnUnknownFlagAndNamesMissingArguments) {
   EXPECT_TRUE(exits_with(run_keytok({"bench"}), kRequiredError, "--tasks is required\n"));
   EXPECT_TRUE(exits_with(run_keytok({"merge"}), kRequiredError, "files is required\n"));
   EXPECT_TRUE(exits_with(run_keytok({"merge", "a.jsonl"}), kRequiredError, "--output is required\n"));
+  EXPECT_TRUE(exits_with(run_keytok({"longctx"}), kRequiredError, "--text is required\n"));
 }
 
 }  // namespace

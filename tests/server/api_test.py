@@ -39,6 +39,8 @@ METRIC_NAMES = {
     "keytok_kv_sequences_in_use",
     "keytok_kv_positions_held",
     "keytok_kv_cells",
+    "keytok_kv_cells_in_use",
+    "keytok_kv_cells_evicted_total",
     "keytok_decode_calls_total",
     "keytok_decoded_tokens_total",
     "keytok_loading",
