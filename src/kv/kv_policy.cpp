@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 #include "util/enum_names.hpp"
@@ -45,7 +46,7 @@ int KvPolicyParams::protected_tail() const {
   // At least the newest cell: llama.cpp appends after the highest position a sequence holds.
   // Default three quarters of the budget: on the dev text, a quarter lost to window (+0.79 vs
   // +0.85 perplexity at 25%), three quarters beat it (+0.49; docs/results/kv.md).
-  return std::max(1, window >= 0 ? window : budget * 3 / 4);
+  return std::max(1, window >= 0 ? window : static_cast<int>(std::int64_t{budget} * 3 / 4));
 }
 
 int KvPolicyParams::step() const {
@@ -70,7 +71,7 @@ Status KvPolicyParams::validate() const {
                                     std::to_string(budget) + " cells");
   }
   // One round must free at least one cell beside the ones never evicted.
-  if (budget < sinks + protected_tail() + 1) {
+  if (std::int64_t{budget} < std::int64_t{sinks} + protected_tail() + 1) {
     return Status::invalid_argument(
         "a KV budget of " + std::to_string(budget) + " cells leaves nothing to evict beside the " +
         std::to_string(sinks) + " sink cells and the " + std::to_string(protected_tail()) +
