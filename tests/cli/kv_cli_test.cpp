@@ -39,8 +39,9 @@ std::string write_text(const std::string& dir) {
   return path;
 }
 
-// longctx on the text's first 120 tokens: a budget of 25% is 30 cells (4 sinks, 7 recent), freed
-// 16 at a time, so every evicting policy evicts several times.
+// longctx on the text's first 120 tokens: a budget of 25% is 30 cells (4 sinks; 22 recent for
+// keytoken, chunk and random, which then free 4 at a time; window frees 16), so every evicting
+// policy evicts several times.
 std::vector<std::string> longctx_args(const std::string& model, const std::string& text) {
   return {"longctx", "-m", model, "--text", text, "--max-tokens", "120", "--kv-budget", "25%", "--kv-step", "16",
           "-t", "1"};
@@ -214,6 +215,21 @@ TEST(CliLongctx, BadBudgetsAndPolicies) {
                          "random\n"));
   EXPECT_TRUE(exits_with(run_keytok({"longctx", "--text", dir + "/absent.txt"}), 1,
                          "keytok longctx: error: text file not found: " + dir + "/absent.txt"));
+}
+
+// Kept cells keep their positions, so a text past the trained positions is refused up front,
+// with the --max-tokens that fits (SmolLM2 was trained on 8,192).
+TEST(CliLongctx, TextPastTheTrainedPositionsIsRefused) {
+  REQUIRE_MODEL(model);
+  const std::string dir = temp_dir("longctx_long");
+  std::string long_text;
+  for (int i = 0; i < 2500; ++i) long_text += "The grass is green. ";
+  write_file(dir + "/long.txt", long_text);
+  const CliRun r = run_keytok({"longctx", "-m", model, "--text", dir + "/long.txt", "--kv-policy", "full", "-t", "1"});
+  // 2,500 x 5 tokens, plus the BOS SmolLM2 adds; the name is the GGUF's general.name.
+  EXPECT_TRUE(exits_with(r, 1,
+                         "keytok longctx: error: the text is 12501 tokens, past the 8192 positions Smollm2 135M 8k "
+                         "Lc100K Mix1 Ep2 was trained on; pass --max-tokens 8192\n"));
 }
 
 TEST(CliLongctx, BudgetWithNoRoomBesideTheSinksIsRefusedBeforeAnyRun) {

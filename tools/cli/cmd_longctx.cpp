@@ -49,6 +49,13 @@ int run_longctx(const LongctxOptions& o) {
     toks->resize(static_cast<std::size_t>(o.max_tokens));
   }
   const int n_tokens = static_cast<int>(toks->size());
+  // Kept cells keep their positions, so no policy can score past the trained positions; full
+  // could, but its perplexity there would not be comparable.
+  if (const int trained = (*model)->n_ctx_train(); trained > 0 && n_tokens > trained) {
+    return fail(kCmd, Status::context_overflow(fmt::format(
+                          "the text is {} tokens, past the {} positions {} was trained on; pass --max-tokens {}",
+                          n_tokens, trained, (*model)->name(), trained)));
+  }
   // The shared knobs, resolved once for the header (policy and budget vary per row).
   KvOptions knobs = o.kv;
   auto base = with_kv(knobs, o.model.session);
