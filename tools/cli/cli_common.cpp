@@ -50,6 +50,10 @@ void add_kv_options(CLI::App* cmd, KvOptions& opts, bool fraction_allowed) {
   cmd->add_option("--kv-budget", opts.budget,
                   fraction_allowed ? "KV cells a branch keeps: a count (4096) or a fraction of the text (25%)"
                                    : "KV cells a branch keeps (a count)");
+  add_kv_knob_options(cmd, opts);
+}
+
+void add_kv_knob_options(CLI::App* cmd, KvOptions& opts) {
   cmd->add_option("--kv-sinks", opts.params.sinks, "First cells always kept (attention sinks)")
       ->capture_default_str()->check(at_least(0));
   cmd->add_option("--kv-window", opts.params.window,

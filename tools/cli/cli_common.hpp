@@ -37,6 +37,9 @@ struct KvOptions {
   std::string importance = "surprisal";
 };
 void add_kv_options(CLI::App* cmd, KvOptions& opts, bool fraction_allowed);
+/// The knobs alone (--kv-sinks, --kv-window, --kv-step, --kv-importance, --kv-seed), for a
+/// command that takes lists of policies and budgets (longctx).
+void add_kv_knob_options(CLI::App* cmd, KvOptions& opts);
 /// `base` with the policy set. n_text_tokens resolves a fractional budget; -1 where the command
 /// has no text (a fraction is then an error saying to give cells).
 Result<SessionParams> with_kv(const KvOptions& opts, SessionParams base, int n_text_tokens = -1);

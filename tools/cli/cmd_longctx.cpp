@@ -60,15 +60,21 @@ int run_longctx(const LongctxOptions& o) {
   KvOptions knobs = o.kv;
   auto base = with_kv(knobs, o.model.session);
   if (!base.ok()) return fail(kCmd, base.status());
-  // Every (policy, budget) is checked before the first run, so a bad budget costs no run.
+  // Every (policy, budget) is resolved before the first run, so a bad budget costs no run.
+  struct Planned {
+    std::string policy, spec;  // spec "" for full
+    SessionParams session;
+  };
+  std::vector<Planned> plan;
   for (const KvPolicy policy : policies) {
-    if (policy == KvPolicy::full) continue;
-    for (const std::string& spec : o.budgets) {
+    const std::vector<std::string> specs = policy == KvPolicy::full ? std::vector<std::string>{""} : o.budgets;
+    for (const std::string& spec : specs) {
       KvOptions one = o.kv;
       one.policy = kv_policy_name(policy);
       one.budget = spec;
       auto sp = with_kv(one, o.model.session, n_tokens);
       if (!sp.ok()) return fail(kCmd, Status(sp.status().code(), one.policy + " " + spec + ": " + sp.status().message()));
+      plan.push_back({one.policy, spec, *sp});
     }
   }
   const std::string header =
@@ -94,36 +100,30 @@ int run_longctx(const LongctxOptions& o) {
               "d_ppl", "peak_cell", "KV_MiB", "cost%");
   double full_ppl = 0.0;
   std::int64_t rows_written = 0;
-  for (const KvPolicy policy : policies) {
-    const std::vector<std::string> specs = policy == KvPolicy::full ? std::vector<std::string>{""} : o.budgets;
-    for (const std::string& spec : specs) {
-      const std::string name = kv_policy_name(policy);
-      if (const auto it = done.find({name, spec}); it != done.end()) {
-        if (policy == KvPolicy::full) full_ppl = it->second.perplexity;
-        std::printf("%-9s %7s %7s %10.4f %10.4f %8s %9s %8s %8s  (from %s)\n", name.c_str(), spec.c_str(), "",
-                    it->second.perplexity, it->second.perplexity_after, "", "", "", "", o.output.c_str());
-        continue;
-      }
-      KvOptions one = o.kv;
-      one.policy = name;
-      one.budget = spec;
-      auto sp = with_kv(one, o.model.session, n_tokens);
-      if (!sp.ok()) return fail(kCmd, sp.status());
-      auto r = measure_long_context(*model, *toks, *sp);
-      if (!r.ok()) return fail(kCmd, Status(r.status().code(), name + " " + spec + ": " + r.status().message()));
-      r->budget_spec = spec;
-      if (policy == KvPolicy::full) full_ppl = r->perplexity;
-      if (out) {
-        const Status st = out->append(long_context_row_line(*r));
-        if (!st.ok()) return fail(kCmd, st);
-      }
-      const std::string delta = full_ppl > 0.0 ? fmt::format("{:+.4f}", r->perplexity - full_ppl) : "";
-      std::printf("%-9s %7s %7d %10.4f %10.4f %8s %9d %8.1f %8.3f\n", name.c_str(), spec.c_str(),
-                  r->usage.budget, r->perplexity, r->perplexity_after, delta.c_str(), r->usage.peak_cells,
-                  r->usage.kv_mib_peak, 100.0 * r->usage.policy_cost_fraction());
-      std::fflush(stdout);
-      simulate_kill_after_rows(++rows_written);
+  for (const Planned& run : plan) {
+    const std::string& name = run.policy;
+    const std::string& spec = run.spec;
+    const bool full = !run.session.kv.evicts();
+    if (const auto it = done.find({name, spec}); it != done.end()) {
+      if (full) full_ppl = it->second.perplexity;
+      std::printf("%-9s %7s %7s %10.4f %10.4f %8s %9s %8s %8s  (from %s)\n", name.c_str(), spec.c_str(), "",
+                  it->second.perplexity, it->second.perplexity_after, "", "", "", "", o.output.c_str());
+      continue;
     }
+    auto r = measure_long_context(*model, *toks, run.session);
+    if (!r.ok()) return fail(kCmd, Status(r.status().code(), name + " " + spec + ": " + r.status().message()));
+    r->budget_spec = spec;
+    if (full) full_ppl = r->perplexity;
+    if (out) {
+      const Status st = out->append(long_context_row_line(*r));
+      if (!st.ok()) return fail(kCmd, st);
+    }
+    const std::string delta = full_ppl > 0.0 ? fmt::format("{:+.4f}", r->perplexity - full_ppl) : "";
+    std::printf("%-9s %7s %7d %10.4f %10.4f %8s %9d %8.1f %8.3f\n", name.c_str(), spec.c_str(),
+                r->usage.budget, r->perplexity, r->perplexity_after, delta.c_str(), r->usage.peak_cells,
+                r->usage.kv_mib_peak, 100.0 * r->usage.policy_cost_fraction());
+    std::fflush(stdout);
+    simulate_kill_after_rows(++rows_written);
   }
   return 0;
 }
@@ -141,17 +141,7 @@ void setup_longctx(CLI::App& app, int& exit_code) {
       ->delimiter(',')->capture_default_str();
   cmd->add_option("--kv-budget", o->budgets, "Budgets, comma-separated: cells (8192) or fractions of the text (25%)")
       ->delimiter(',')->capture_default_str();
-  cmd->add_option("--kv-sinks", o->kv.params.sinks, "First cells always kept (attention sinks)")
-      ->capture_default_str()->check(at_least(0));
-  cmd->add_option("--kv-window", o->kv.params.window,
-                  "Most recent cells always kept by keytoken, chunk and random (-1 = 3/4 of the budget)")
-      ->capture_default_str()->check(at_least(-1));
-  cmd->add_option("--kv-step", o->kv.params.evict_step,
-                  "Cells freed per eviction round, and the prefill chunk (-1 = budget / 8)")
-      ->capture_default_str()->check(at_least(-1));
-  cmd->add_option("--kv-importance", o->kv.importance, "What ranks cells for keytoken and chunk: surprisal or entropy")
-      ->capture_default_str()->check(CLI::IsMember({"surprisal", "entropy"}));
-  cmd->add_option("--kv-seed", o->kv.params.seed, "Seed of the random policy")->capture_default_str();
+  add_kv_knob_options(cmd, o->kv);
   cmd->add_option("--max-tokens", o->max_tokens, "Score only the text's first N tokens (0 = all)")
       ->capture_default_str()->check(at_least(0));
   cmd->add_option("-o,--output", o->output, "Append one JSON line per run to FILE (resumable)");
