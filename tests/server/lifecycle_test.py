@@ -38,11 +38,16 @@ def open_stream(srv, max_tokens):
 
 
 def refused(port):
+    """True once the port refuses connections. A connect reset by the peer is the listening
+    socket closing with that connection still in its backlog: not yet a refusal, so the
+    caller asks again."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
         return False
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False
 
 
 class StopTest(unittest.TestCase):
