@@ -42,6 +42,9 @@ struct BenchRow {
   // Under an evicting KV policy (written when peak_cells > 0): DecodeCost's KV figures.
   int peak_cells = 0;
   std::int64_t cells_evicted = 0;
+  /// Runs of more than one path: generation_tree_json's object, so that other combine rules
+  /// can be tried on the same paths offline (bench/revote.cpp); empty = none.
+  std::string tree;
 };
 
 /// What a bench run was: everything that changes its rows. Files are named without their folder,

@@ -47,9 +47,9 @@ namespace keytok {
 /// One trial of a length sweep.
 struct Trial {
   int n = 0;             // the length the decay models use (task length or output tokens), >= 1
-  int k = -1;            // key tokens measured in the output; -1 = unknown
+  int k = -1;            // key tokens measured while at risk (see load_trials); -1 = unknown
   bool success = false;  // the output was correct
-  int n_tokens = -1;     // output tokens, T of two_rate_measured_k; -1 = use n
+  int n_tokens = -1;     // tokens at risk, T of two_rate_measured_k; -1 = use n
 };
 
 /// A point estimate with an interval (confidence level as stated where it is returned).
@@ -68,8 +68,11 @@ enum class TrialLength {
 /// Reads trials from a sweep results file (JSONL starting with the header line
 /// {"format":"keytok-sweep","version":1,...}; format in docs/tasks.md) or from a CSV of
 /// `length,trials,successes` rows (optional header row), chosen by content: a first non-blank
-/// character '{' means JSONL. Sweep lines give n (by `which`; at least 1), k = n_key (null ->
-/// -1), n_tokens = max(n_output_tokens, 1), success. CSV rows expand to `trials` trials with k
+/// character '{' means JSONL. Sweep lines give n (by `which`; at least 1), success, and the
+/// measured-k model's exposure: where the line has n_at_risk and n_key_at_risk (the steps up to
+/// and including the first error, and the key steps among them), k = n_key_at_risk and
+/// n_tokens = max(n_at_risk, 1); otherwise k = n_key and n_tokens = max(n_output_tokens, 1)
+/// (k = -1 when n_key is null). CSV rows expand to `trials` trials with k
 /// unknown, so models that need k are skipped. Errors (format_error, not_found) name the file and
 /// 1-based line.
 Result<std::vector<Trial>> load_trials(const std::string& path,

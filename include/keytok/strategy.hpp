@@ -58,6 +58,16 @@ enum class CombineRule {
   majority,      ///< "majority": one vote per path
   weighted,      ///< "weighted": each path votes with its confidence (CISC, arXiv 2502.06233)
   best_logprob,  ///< "best": the answer of the path with the highest mean logprob
+  /// "tree": each path votes with the probability of the branches its ancestry took: at every
+  /// fork the paths leaving it share the weight of the path that forked in proportion to the
+  /// probabilities of their tokens (renormalised over the taken ones), so near-copies of one
+  /// early decision share that decision's weight instead of outvoting the rest. Without forks
+  /// (sc) it is majority.
+  tree,
+  /// "root": one vote per alternative of the first fork: the paths below each (the forking
+  /// path's own continuation included) take their majority answer, then those answers vote
+  /// one each. Without forks it is majority.
+  root,
 };
 const char* combine_rule_name(CombineRule rule);
 /// Parses "majority", "weighted" or "best"; invalid_argument lists them.
@@ -305,12 +315,14 @@ Result<std::unique_ptr<Strategy>> make_strategy(const StrategyParams& params);
 // ---------------------------------------------------------------------------------------------
 // Pure pieces, exposed for tests and for offline re-scoring
 
-/// One path's ballot. weight is used by `weighted`, mean_logprob by `best`.
+/// One path's ballot. weight is used by `weighted` and `tree`, mean_logprob by `best`, group by
+/// `root`.
 struct Ballot {
   std::optional<std::string> answer;
   double weight = 1.0;
   double mean_logprob = 0.0;
   bool votes = true;           // false: pruned or stopped early, not counted
+  int group = 0;               // root: the first fork's alternative the path descends from
 };
 
 /// Combines ballots. Non-voting ballots and ballots without an answer are not counted. Ties
@@ -319,6 +331,24 @@ struct Ballot {
 /// ballot with the best mean logprob, else the best of all, else -1 (no ballots).
 /// For `best`, the answer is that of the highest-mean-logprob counted ballot.
 Vote combine_ballots(std::span<const Ballot> ballots, CombineRule rule);
+
+/// The ballots of a run's paths under `rule`, as every strategy casts them: each path's answer,
+/// vote flag and mean logprob; weight = confidence (weighted), tree_weights (tree) or 1; group =
+/// root_groups (root) or 0.
+std::vector<Ballot> ballots_for(std::span<const PathResult> paths, std::span<const ForkPoint> forks,
+                                CombineRule rule);
+
+/// The `tree` weights of paths (indexed by PathResult::id) from the forks in the order they
+/// happened: paths started from the prompt weigh 1; at a fork, the forking path's weight w is
+/// split into w * p / (sum of the taken alternatives' p) for each path that took an
+/// alternative (the forking path keeps its own share). Sums to the number of starting paths.
+std::vector<double> tree_weights(std::span<const PathResult> paths, std::span<const ForkPoint> forks);
+
+/// The `root` groups of paths: 0 for the first fork's forking path and everything descending
+/// from it that was not forked off at that fork; 1, 2, ... for the first fork's other
+/// alternatives (in their order) and their descendants. All 0 without forks. Paths started
+/// from the prompt other than the first are groups of their own.
+std::vector<int> root_groups(std::span<const PathResult> paths, std::span<const ForkPoint> forks);
 
 /// DeepConf token confidence: -mean of log p over the given top probabilities (k of them).
 /// Higher = more peaked. 0 for an empty span.
@@ -334,5 +364,15 @@ double deepconf_threshold(std::span<const double> warmup_lowest, float keep_perc
 
 /// The whole result as one JSON object (strategy, cost, vote, paths, forks, text).
 std::string generation_to_json(const GenerationResult& result, bool include_tokens = false);
+
+/// The search tree alone, compact, for voting again offline: {"paths": [...], "forks": [...]}
+/// with each path's parent, fork index, token counts, answer, stop reason, vote flag, mean
+/// logprob and confidence, and each fork's path, index, entropy, margin and alternatives'
+/// tokens, probabilities and paths (no text).
+std::string generation_tree_json(const GenerationResult& result);
+
+/// Votes again over a tree written by generation_tree_json (a bench row's "tree") under another
+/// rule, as the run itself would have. format_error when the text is not such a tree.
+Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule);
 
 }  // namespace keytok

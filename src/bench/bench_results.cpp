@@ -82,6 +82,7 @@ std::string bench_row_line(const BenchRow& r) {
               {"large_decode_calls", r.large_decode_calls}, {"rollbacks", r.rollbacks}});
   }
   if (r.peak_cells > 0) j.update({{"peak_cells", r.peak_cells}, {"cells_evicted", r.cells_evicted}});
+  if (!r.tree.empty()) j["tree"] = nlohmann::ordered_json::parse(r.tree, nullptr, /*allow_exceptions=*/false);
   return detail::dump_line(j);
 }
 
@@ -136,6 +137,7 @@ Result<std::vector<BenchRow>> parse_bench_results(std::string_view text, const s
       r.peak_live = detail::json_value(j, "peak_live", 0);
       r.forks = detail::json_value(j, "forks", 0);
       r.paths = detail::json_value(j, "paths", 0);
+      if (const auto t = j.find("tree"); t != j.end() && t->is_object()) r.tree = t->dump();
       r.wall_ms = j.at("wall_ms").get<double>();
       r.large_decisions = detail::json_value(j, "large_decisions", 0);
       r.large_changed = detail::json_value(j, "large_changed", 0);

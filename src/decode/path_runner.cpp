@@ -298,8 +298,6 @@ std::int64_t PathRunner::budget_left() const {
 void PathRunner::finalize(CombineRule rule, bool keep_confidence) {
   finish_all("budget");
   close_all();
-  std::vector<Ballot> ballots;
-  ballots.reserve(out_.paths.size());
   for (PathResult& p : out_.paths) {
     const auto own = static_cast<std::ptrdiff_t>(p.fork_index);
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(p.logprobs.size()) - own;
@@ -307,10 +305,8 @@ void PathRunner::finalize(CombineRule rule, bool keep_confidence) {
     for (auto it = p.logprobs.begin() + own; it != p.logprobs.end(); ++it) sum += *it;
     p.mean_logprob = n > 0 ? sum / static_cast<double>(n) : 0.0;
     if (!keep_confidence) p.confidence = std::exp(p.mean_logprob);
-    ballots.push_back({.answer = p.answer, .weight = p.confidence, .mean_logprob = p.mean_logprob,
-                       .votes = p.votes});
   }
-  out_.vote = combine_ballots(ballots, rule);
+  out_.vote = combine_ballots(ballots_for(out_.paths, out_.forks, rule), rule);
   if (out_.vote.chosen_path >= 0) out_.text = out_.paths[static_cast<std::size_t>(out_.vote.chosen_path)].text;
   const SessionCounters& c = session_.counters();
   out_.cost.decode_calls = c.decode_calls;

@@ -13,18 +13,39 @@ using nlohmann::json;
 
 json answer_json(const std::optional<std::string>& a) { return a ? json(*a) : json(nullptr); }
 
+// What a vote over the tree needs of a path (generation_tree_json), text and tokens aside.
+json path_core_json(const PathResult& p) {
+  return {{"id", p.id},
+          {"parent", p.parent},
+          {"fork_index", p.fork_index},
+          {"n_tokens", p.tokens.size()},
+          {"n_own_tokens", p.tokens.size() - static_cast<std::size_t>(p.fork_index)},
+          {"mean_logprob", p.mean_logprob},
+          {"confidence", p.confidence},
+          {"answer", answer_json(p.answer)},
+          {"stop_reason", p.stop_reason},
+          {"votes", p.votes}};
+}
+
+json fork_json(const ForkPoint& f, bool with_pieces) {
+  json alts = json::array();
+  for (const ForkAlternative& a : f.alternatives) {
+    json alt = {{"token", a.id}, {"prob", a.prob}, {"path", a.path}};
+    if (with_pieces) alt["piece"] = a.piece;
+    alts.push_back(std::move(alt));
+  }
+  return {{"path", f.path}, {"index", f.index}, {"entropy", f.entropy}, {"margin", f.margin},
+          {"alternatives", std::move(alts)}};
+}
+
+std::string dump(const json& j) {
+  // Invalid UTF-8 (a path cut inside a character) is replaced rather than thrown on.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 json path_json(const PathResult& p, bool include_tokens) {
-  json j = {{"id", p.id},
-            {"parent", p.parent},
-            {"fork_index", p.fork_index},
-            {"n_tokens", p.tokens.size()},
-            {"n_own_tokens", p.tokens.size() - static_cast<std::size_t>(p.fork_index)},
-            {"text", p.text},
-            {"mean_logprob", p.mean_logprob},
-            {"confidence", p.confidence},
-            {"answer", answer_json(p.answer)},
-            {"stop_reason", p.stop_reason},
-            {"votes", p.votes}};
+  json j = path_core_json(p);
+  j["text"] = p.text;
   json keys = json::array();
   for (std::size_t i = 0; i < p.key.size(); ++i) {
     if (p.key[i]) keys.push_back(i);
@@ -50,14 +71,7 @@ std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
   json paths = json::array();
   for (const PathResult& p : r.paths) paths.push_back(path_json(p, include_tokens));
   json forks = json::array();
-  for (const ForkPoint& f : r.forks) {
-    json alts = json::array();
-    for (const ForkAlternative& a : f.alternatives) {
-      alts.push_back({{"token", a.id}, {"prob", a.prob}, {"piece", a.piece}, {"path", a.path}});
-    }
-    forks.push_back({{"path", f.path}, {"index", f.index}, {"entropy", f.entropy},
-                     {"margin", f.margin}, {"alternatives", std::move(alts)}});
-  }
+  for (const ForkPoint& f : r.forks) forks.push_back(fork_json(f, /*with_pieces=*/true));
   json tallies = json::array();
   for (const VoteTally& t : r.vote.tallies) {
     tallies.push_back({{"answer", t.answer}, {"count", t.count}, {"weight", t.weight}});
@@ -92,8 +106,50 @@ std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
   if (r.cost.cells_evicted > 0) {
     j["cost"].update({{"peak_cells", r.cost.peak_cells}, {"cells_evicted", r.cost.cells_evicted}});
   }
-  // Invalid UTF-8 (a path cut inside a character) is replaced rather than thrown on.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return dump(j);
+}
+
+Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule) {
+  const json j = json::parse(tree_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("paths") || !j["paths"].is_array()) {
+    return Status::format_error("not a search tree: expected an object with \"paths\" and \"forks\"");
+  }
+  std::vector<PathResult> paths;
+  std::vector<ForkPoint> forks;
+  try {
+    for (const json& p : j.at("paths")) {
+      PathResult r;
+      r.id = p.at("id").get<int>();
+      r.parent = p.at("parent").get<int>();
+      r.fork_index = p.at("fork_index").get<int>();
+      if (!p.at("answer").is_null()) r.answer = p.at("answer").get<std::string>();
+      r.votes = p.at("votes").get<bool>();
+      r.mean_logprob = p.at("mean_logprob").get<double>();
+      r.confidence = p.at("confidence").get<double>();
+      if (r.id != static_cast<int>(paths.size()) || r.parent >= r.id) {
+        return Status::format_error("not a search tree: path ids must run 0, 1, ... with each parent before its child");
+      }
+      paths.push_back(std::move(r));
+    }
+    for (const json& f : j.value("forks", json::array())) {
+      ForkPoint fp{.path = f.at("path").get<int>(), .index = f.at("index").get<int>()};
+      for (const json& a : f.at("alternatives")) {
+        fp.alternatives.push_back({.prob = a.at("prob").get<float>(), .path = a.at("path").get<int>()});
+      }
+      forks.push_back(std::move(fp));
+    }
+  } catch (const json::exception& e) {
+    return Status::format_error(std::string("not a search tree: ") + e.what());
+  }
+  return combine_ballots(ballots_for(paths, forks, rule), rule);
+}
+
+std::string generation_tree_json(const GenerationResult& r) {
+  json paths = json::array();
+  for (const PathResult& p : r.paths) paths.push_back(path_core_json(p));
+  json forks = json::array();
+  for (const ForkPoint& f : r.forks) forks.push_back(fork_json(f, /*with_pieces=*/false));
+  return dump({{"paths", std::move(paths)}, {"forks", std::move(forks)}});
 }
 
 }  // namespace keytok

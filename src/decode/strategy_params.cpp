@@ -11,10 +11,12 @@ namespace keytok {
 
 namespace {
 
-constexpr std::array<detail::EnumName<CombineRule>, 3> kCombineRules = {{
+constexpr std::array<detail::EnumName<CombineRule>, 5> kCombineRules = {{
     {CombineRule::majority, "majority"},
     {CombineRule::weighted, "weighted"},
     {CombineRule::best_logprob, "best"},
+    {CombineRule::tree, "tree"},
+    {CombineRule::root, "root"},
 }};
 
 }  // namespace

@@ -10,13 +10,32 @@ Vote combine_ballots(std::span<const Ballot> ballots, CombineRule rule) {
   Vote v;
   v.rule = rule;
   auto counted = [](const Ballot& b) { return b.votes && b.answer.has_value(); };
-  for (const Ballot& b : ballots) {
-    if (!counted(b)) continue;
-    auto it = std::find_if(v.tallies.begin(), v.tallies.end(),
-                           [&](const VoteTally& t) { return t.answer == *b.answer; });
-    if (it == v.tallies.end()) it = v.tallies.insert(v.tallies.end(), VoteTally{.answer = *b.answer});
+  auto add = [](std::vector<VoteTally>& tallies, const std::string& answer, double weight) {
+    auto it = std::find_if(tallies.begin(), tallies.end(), [&](const VoteTally& t) { return t.answer == answer; });
+    if (it == tallies.end()) it = tallies.insert(tallies.end(), VoteTally{.answer = answer});
     ++it->count;
-    it->weight += rule == CombineRule::weighted ? b.weight : 1.0;
+    it->weight += weight;
+  };
+  if (rule == CombineRule::root) {
+    // Each group's majority (ties: the answer its paths gave first) casts one vote.
+    std::vector<int> groups;
+    for (const Ballot& b : ballots) {
+      if (counted(b) && std::find(groups.begin(), groups.end(), b.group) == groups.end()) groups.push_back(b.group);
+    }
+    for (const int g : groups) {
+      std::vector<VoteTally> inside;
+      for (const Ballot& b : ballots) {
+        if (counted(b) && b.group == g) add(inside, *b.answer, 1.0);
+      }
+      std::stable_sort(inside.begin(), inside.end(),
+                       [](const VoteTally& a, const VoteTally& b) { return a.count > b.count; });
+      add(v.tallies, inside.front().answer, 1.0);
+    }
+  } else {
+    const bool by_weight = rule == CombineRule::weighted || rule == CombineRule::tree;
+    for (const Ballot& b : ballots) {
+      if (counted(b)) add(v.tallies, *b.answer, by_weight ? b.weight : 1.0);
+    }
   }
   // Stable: equal weight and count keep first-seen order.
   std::stable_sort(v.tallies.begin(), v.tallies.end(), [](const VoteTally& a, const VoteTally& b) {
@@ -43,6 +62,65 @@ Vote combine_ballots(std::span<const Ballot> ballots, CombineRule rule) {
   if (v.chosen_path < 0) v.chosen_path = best_where([](const Ballot& b) { return b.votes; });
   if (v.chosen_path < 0) v.chosen_path = best_where([](const Ballot&) { return true; });
   return v;
+}
+
+std::vector<Ballot> ballots_for(std::span<const PathResult> paths, std::span<const ForkPoint> forks,
+                                CombineRule rule) {
+  std::vector<double> weights;
+  std::vector<int> groups;
+  if (rule == CombineRule::tree) weights = tree_weights(paths, forks);
+  if (rule == CombineRule::root) groups = root_groups(paths, forks);
+  std::vector<Ballot> ballots;
+  ballots.reserve(paths.size());
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    const PathResult& p = paths[i];
+    ballots.push_back({.answer = p.answer,
+                       .weight = rule == CombineRule::tree ? weights[i] : p.confidence,
+                       .mean_logprob = p.mean_logprob,
+                       .votes = p.votes,
+                       .group = rule == CombineRule::root ? groups[i] : 0});
+  }
+  return ballots;
+}
+
+std::vector<double> tree_weights(std::span<const PathResult> paths, std::span<const ForkPoint> forks) {
+  std::vector<double> w(paths.size(), 0.0);
+  for (const PathResult& p : paths) {
+    if (p.parent < 0 && p.id >= 0 && static_cast<std::size_t>(p.id) < w.size()) w[static_cast<std::size_t>(p.id)] = 1.0;
+  }
+  for (const ForkPoint& f : forks) {
+    if (f.path < 0 || static_cast<std::size_t>(f.path) >= w.size()) continue;
+    double taken = 0.0;
+    for (const ForkAlternative& a : f.alternatives) taken += a.path >= 0 ? static_cast<double>(a.prob) : 0.0;
+    if (!(taken > 0.0)) continue;
+    const double before = w[static_cast<std::size_t>(f.path)];
+    for (const ForkAlternative& a : f.alternatives) {
+      if (a.path >= 0 && static_cast<std::size_t>(a.path) < w.size()) {
+        w[static_cast<std::size_t>(a.path)] = before * static_cast<double>(a.prob) / taken;
+      }
+    }
+  }
+  return w;
+}
+
+std::vector<int> root_groups(std::span<const PathResult> paths, std::span<const ForkPoint> forks) {
+  std::vector<int> group(paths.size(), 0);
+  int next = 1;
+  const ForkPoint* first = forks.empty() ? nullptr : &forks.front();
+  // Paths are numbered in the order they start, so a parent's group is known before its children's.
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    const PathResult& p = paths[i];
+    if (p.parent < 0) {
+      group[i] = i == 0 ? 0 : next++;
+    } else if (first != nullptr && p.parent == first->path &&
+               std::any_of(first->alternatives.begin(), first->alternatives.end(),
+                           [&](const ForkAlternative& a) { return a.path == static_cast<int>(i); })) {
+      group[i] = next++;
+    } else if (static_cast<std::size_t>(p.parent) < i) {
+      group[i] = group[static_cast<std::size_t>(p.parent)];
+    }
+  }
+  return group;
 }
 
 double token_confidence(std::span<const Alternative> top) {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "keytok/reliability.hpp"
+#include "util/html.hpp"
 
 namespace keytok {
 namespace {
@@ -16,28 +17,7 @@ constexpr double kLeft = 60, kRight = 190, kTop = 20, kBottom = 50;  // plot mar
 constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c",
                                    "#9467bd", "#ff7f0e", "#8c564b"};
 
-std::string escape(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+using detail::html_escape;
 
 std::string num(double x, int digits = 4) {
   return std::isfinite(x) ? fmt::format("{:.{}g}", x, digits) : "&ndash;";
@@ -101,7 +81,8 @@ std::string svg_plot(const FitReport& r) {
     s += fmt::format(
         "<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"{3}\" "
         "stroke-width=\"2\"/><text x=\"{4}\" y=\"{5}\">{6}{7}</text>\n",
-        x1 + 10, x1 + 34, ly, c, x1 + 40, ly + 4, escape(m.name), m.name == r.winner ? " *" : "");
+        x1 + 10, x1 + 34, ly, c, x1 + 40, ly + 4, html_escape(m.name),
+        m.name == r.winner ? " *" : "");
   }
   for (const LengthBin& b : r.bins) {
     const double x = ax.x(b.n_mean);
@@ -122,24 +103,24 @@ std::string svg_plot(const FitReport& r) {
 std::string model_table(const FitReport& r) {
   std::string s =
       "<table>\n<tr><th>model</th><th>parameters (" + num(100 * r.ci_level, 3) + "% CI, " +
-      escape(r.ci_method) +
+      html_escape(r.ci_method) +
       ")</th><th>k</th><th>log L</th><th>AIC</th><th>&Delta;AIC</th><th>BIC</th></tr>\n";
   for (const ModelFit& m : r.models) {
     if (!m.fitted) {
-      s += fmt::format("<tr><td>{}</td><td colspan=\"6\">skipped: {}</td></tr>\n", escape(m.name),
-                       escape(m.skip_reason));
+      s += fmt::format("<tr><td>{}</td><td colspan=\"6\">skipped: {}</td></tr>\n",
+                       html_escape(m.name), html_escape(m.skip_reason));
       continue;
     }
     std::string params;
     for (const ParameterEstimate& p : m.parameters) {
-      params += fmt::format("{} = {} [{}{}, {}{}]<br>", escape(p.name), num(p.estimate), num(p.lo),
-                            p.lo_at_bound ? "<sup>b</sup>" : "", num(p.hi),
+      params += fmt::format("{} = {} [{}{}, {}{}]<br>", html_escape(p.name), num(p.estimate),
+                            num(p.lo), p.lo_at_bound ? "<sup>b</sup>" : "", num(p.hi),
                             p.hi_at_bound ? "<sup>b</sup>" : "");
     }
     s += fmt::format(
         "<tr{}><td>{}{}</td><td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.2f}</td>"
         "<td>{:.2f}</td><td>{:.2f}</td></tr>\n",
-        m.name == r.winner ? " class=\"win\"" : "", escape(m.name),
+        m.name == r.winner ? " class=\"win\"" : "", html_escape(m.name),
         m.converged ? "" : " (not converged)", params, m.n_params, m.log_likelihood, m.aic,
         m.delta_aic, m.bic);
   }
@@ -150,7 +131,7 @@ std::string length_table(const FitReport& r) {
   std::string s =
       "<table>\n<tr><th>n</th><th>trials</th><th>observed [95% Wilson]</th><th>mean k</th>";
   for (const ModelFit& m : r.models) {
-    if (m.fitted) s += "<th>" + escape(m.name) + "</th>";
+    if (m.fitted) s += "<th>" + html_escape(m.name) + "</th>";
   }
   s += "</tr>\n";
   for (std::size_t i = 0; i < r.bins.size(); ++i) {
@@ -172,17 +153,17 @@ std::string length_table(const FitReport& r) {
 
 std::string fit_report_html(const FitReport& report, const std::string& title) {
   std::string s = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
-                  escape(title) +
+                  html_escape(title) +
                   "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:"
                   "1000px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
                   "padding:4px 8px;text-align:left;vertical-align:top}tr.win{background:#eef7ee}"
                   "</style></head><body>\n<h1>" +
-                  escape(title) + "</h1>\n";
+                  html_escape(title) + "</h1>\n";
   s += fmt::format("<p>{} trials. Winner by AIC: <b>{}</b>", report.n_trials,
-                   escape(report.winner.empty() ? "none" : report.winner));
+                   html_escape(report.winner.empty() ? "none" : report.winner));
   if (!report.runner_up.empty()) {
     s += fmt::format(", &Delta;AIC {:.2f} to the runner-up {}", report.delta_aic,
-                     escape(report.runner_up));
+                     html_escape(report.runner_up));
   }
   s += ".</p>\n" + svg_plot(report) + "<h2>Models</h2>\n" + model_table(report) +
        "<h2>Predicted against observed success</h2>\n" + length_table(report) + "</body></html>\n";

@@ -3,17 +3,11 @@
 
 #include "keytok/first_error.hpp"
 #include "keytok/sweep.hpp"
+#include "util/hash.hpp"
 
 namespace keytok {
 
 namespace {
-
-// FNV-1a: a stable per-task seed component (std::hash is not stable across platforms).
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
 
 int auto_max_tokens(const Model& model, const Task& task) {
   if (task.reference.empty()) return 256;
@@ -41,7 +35,7 @@ Result<TrialRecord> run_trial(Analyzer& analyzer, const Task& task, int sample, 
   gp.raw = params.raw;
   gp.sampling = params.sampling;
   gp.sampling.seed = static_cast<std::uint32_t>(
-      params.sampling.seed ^ fnv1a(task.id) ^ (0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(sample + 1)));
+      params.sampling.seed ^ detail::fnv1a(task.id) ^ (0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(sample + 1)));
   gp.n_predict = params.max_tokens > 0 ? params.max_tokens
                                        : auto_max_tokens(analyzer.session().model(), task);
   gp.top_k = 0;  // alternatives are not stored in trial lines

@@ -8,6 +8,7 @@
 
 #include "keytok/tasks.hpp"
 #include "tasks/task_families.hpp"
+#include "util/hash.hpp"
 
 namespace keytok {
 namespace detail {
@@ -20,23 +21,6 @@ std::uint64_t TaskRng::below(std::uint64_t bound) {
     if (x >= threshold) return x % bound;
   }
 }
-
-namespace {
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 0xCBF29CE484222325ULL;
-  for (const char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001B3ULL;
-  }
-  return h;
-}
-}  // namespace
 
 std::uint64_t family_stream_seed(std::uint64_t seed, std::string_view family, int n) {
   return splitmix64(splitmix64(seed) ^ splitmix64(fnv1a(family) + static_cast<std::uint64_t>(n)));

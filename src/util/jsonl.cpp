@@ -15,7 +15,7 @@ namespace {
 
 // Every format keytok writes, to name the one a wrong file holds.
 constexpr const JsonlFormat* kKnownFormats[] = {&kTaskFormat, &kSweepFormat, &kBenchFormat,
-                                                &kTokensFormat};
+                                                &kTokensFormat, &kForksFormat};
 
 bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\f\v") == std::string_view::npos; }
 

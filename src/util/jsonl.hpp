@@ -47,6 +47,9 @@ inline constexpr JsonlFormat kBenchFormat{"keytok-bench", 1, "bench results file
 inline constexpr JsonlFormat kTokensFormat{"keytok-tokens", 1, "per-token analysis",
                                            "pass the file keytok analyze --jsonl wrote", false,
                                            CutOffLine::drop};
+inline constexpr JsonlFormat kForksFormat{"keytok-forks", 1, "forks results file",
+                                          "pass the file keytok forks wrote, or another -o",
+                                          false, CutOffLine::drop};
 
 /// format_error "source:line: what".
 Status line_error(std::string_view source, int line, std::string_view what);

@@ -174,7 +174,7 @@ TEST(CliBadInput, BadCalibrationFile) {
 // The subcommands `keytok --help` lists, in its order; the test below fails when one is added
 // or removed without updating this list.
 const std::vector<std::string> kSubcommands = {"analyze", "calibrate", "demo",    "tasks",  "fit",
-                                               "sweep",   "generate",  "bench",   "merge",  "longctx",
+                                               "sweep",   "generate",  "bench",   "merge",  "longctx", "forks",
                                                "models",  "serve"};
 
 TEST(CliHelp, TopLevelHelpListsEverySubcommand) {

@@ -195,11 +195,12 @@ TEST(EnumNames, EveryNameParsesBackToItsValue) {
     EXPECT_EQ(parse_match_mode(match_mode_name(m)), m);
   }
   EXPECT_EQ(match_mode_names(), "exact, number, contains or regex");
-  for (CombineRule r : {CombineRule::majority, CombineRule::weighted, CombineRule::best_logprob}) {
+  for (CombineRule r : {CombineRule::majority, CombineRule::weighted, CombineRule::best_logprob, CombineRule::tree,
+                        CombineRule::root}) {
     EXPECT_EQ(parse_combine_rule(combine_rule_name(r)).value(), r);
   }
   EXPECT_EQ(parse_combine_rule("vote").status().message(),
-            "unknown combine rule 'vote'; use majority, weighted or best");
+            "unknown combine rule 'vote'; use majority, weighted, best, tree or root");
   for (KeyRule r : {KeyRule::entropy, KeyRule::margin, KeyRule::both, KeyRule::either}) {
     EXPECT_EQ(parse_key_rule(key_rule_name(r)).value(), r);
   }

@@ -60,6 +60,27 @@ TEST(TrialsCsv, BadRowsNameTheLine) {
   expect_error(parse_trials_csv("", "r.csv").status(), {"no trials"});
 }
 
+// A failed trial whose first error the sweep located counts its key tokens and tokens only up
+// to that error: what it generated after failing is no exposure for the measured-k model.
+TEST(SweepResults, MeasuredKCountsOnlyTheStepsUpToTheFirstError) {
+  const std::string text =
+      std::string(kHeader) + "\n" +
+      R"({"id":"a","family":"copy","length":8,"success":false,"n_output_tokens":40,"n_key":9,"n_at_risk":6,"n_key_at_risk":2})" +
+      "\n" +
+      R"({"id":"b","family":"copy","length":8,"success":true,"n_output_tokens":12,"n_key":3,"n_at_risk":13,"n_key_at_risk":3})" +
+      "\n" + R"({"id":"c","family":"copy","length":8,"success":false,"n_output_tokens":7,"n_key":null,"n_at_risk":6,"n_key_at_risk":2})" +
+      "\n";
+  auto trials = parse_sweep_trials(text, "s.jsonl");
+  ASSERT_TRUE(trials.ok()) << trials.status().to_string();
+  ASSERT_EQ(trials->size(), 3u);
+  EXPECT_EQ((*trials)[0].k, 2);
+  EXPECT_EQ((*trials)[0].n_tokens, 6);
+  EXPECT_EQ((*trials)[1].k, 3);  // a success: every step, the end-of-generation step included
+  EXPECT_EQ((*trials)[1].n_tokens, 13);
+  EXPECT_EQ((*trials)[2].k, -1);  // no detector ran: unknown, whatever else the line says
+  EXPECT_EQ((*trials)[2].n_tokens, 7);
+}
+
 TEST(SweepResults, ReadsTrialsWithTaskLengthOrOutputTokens) {
   const std::string text = std::string(kHeader) + "\n" + trial_line(8, true, 12, "2") + "\n" +
                            trial_line(16, false, 0, "null") + "\n";

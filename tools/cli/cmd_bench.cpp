@@ -127,7 +127,8 @@ int run_bench(const BenchOptions& o) {
                    .large_prefill_tokens = r->cost.large_prefill_tokens,
                    .large_decode_calls = r->cost.large_decode_calls, .rollbacks = r->cost.rollbacks,
                    .peak_cells = sp.kv.evicts() ? r->cost.peak_cells : 0,
-                   .cells_evicted = r->cost.cells_evicted};
+                   .cells_evicted = r->cost.cells_evicted,
+                   .tree = r->paths.size() > 1 ? generation_tree_json(*r) : std::string()};
       if (out) {
         if (auto st = out->append(bench_row_line(row)); !st.ok()) {
           progress.finish();

@@ -17,6 +17,7 @@ void setup_generate(CLI::App& app, int& exit_code);
 void setup_bench(CLI::App& app, int& exit_code);
 void setup_merge(CLI::App& app, int& exit_code);
 void setup_longctx(CLI::App& app, int& exit_code);
+void setup_forks(CLI::App& app, int& exit_code);
 void setup_models(CLI::App& app, int& exit_code);
 void setup_serve(CLI::App& app, int& exit_code);
 

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   keytok::cli::setup_bench(app, exit_code);
   keytok::cli::setup_merge(app, exit_code);
   keytok::cli::setup_longctx(app, exit_code);
+  keytok::cli::setup_forks(app, exit_code);
   keytok::cli::setup_models(app, exit_code);
   keytok::cli::setup_serve(app, exit_code);
 

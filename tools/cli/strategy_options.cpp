@@ -13,8 +13,9 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
       ->check(at_least(1));
   // sample, sc and deepconf sample; path i of a run draws with seed + i.
   add_sampling_options(cmd, p.sampling);
-  cmd->add_option("--combine", o.combine, "How paths become one answer: majority, weighted or best")
-      ->capture_default_str()->check(CLI::IsMember({"majority", "weighted", "best"}));
+  cmd->add_option("--combine", o.combine, "How paths become one answer: majority, weighted, best, tree (votes weighted by the probability of "
+                  "each path's forks) or root (one vote per alternative of the first fork)")
+      ->capture_default_str()->check(CLI::IsMember({"majority", "weighted", "best", "tree", "root"}));
   cmd->add_option("--alternatives", p.branch.alternatives, "branch: paths leaving a fork, parent included")
       ->capture_default_str()->check(CLI::Range(2, 16));
   cmd->add_option("--min-alt-prob", p.branch.min_alternative_prob,
