@@ -47,9 +47,18 @@ namespace keytok {
 /// One trial of a length sweep.
 struct Trial {
   int n = 0;             // the length the decay models use (task length or output tokens), >= 1
-  int k = -1;            // key tokens measured while at risk (see load_trials); -1 = unknown
+  int k = -1;            // key tokens measured in the output; -1 = unknown
   bool success = false;  // the output was correct
-  int n_tokens = -1;     // tokens at risk, T of two_rate_measured_k; -1 = use n
+  int n_tokens = -1;     // output tokens, T of two_rate_measured_k's predictions; -1 = use n
+  /// two_rate_measured_k's likelihood as a discrete-time survival model (docs/reliability.md):
+  /// where the trial's first error was located, the steps taken and the key steps among them
+  /// before it (a success: every step, its end-of-generation step included), and whether the
+  /// error step itself was flagged (0 or 1; -1 = a success, or an error not located). A failed
+  /// output's tokens after its first error carry no information on when it failed. -1 in
+  /// k_at_risk = not known: the likelihood falls back to (k, n_tokens) and success.
+  int k_at_risk = -1;
+  int t_at_risk = -1;
+  int error_key = -1;
 };
 
 /// A point estimate with an interval (confidence level as stated where it is returned).
@@ -68,11 +77,11 @@ enum class TrialLength {
 /// Reads trials from a sweep results file (JSONL starting with the header line
 /// {"format":"keytok-sweep","version":1,...}; format in docs/tasks.md) or from a CSV of
 /// `length,trials,successes` rows (optional header row), chosen by content: a first non-blank
-/// character '{' means JSONL. Sweep lines give n (by `which`; at least 1), success, and the
-/// measured-k model's exposure: where the line has n_at_risk and n_key_at_risk (the steps up to
-/// and including the first error, and the key steps among them), k = n_key_at_risk and
-/// n_tokens = max(n_at_risk, 1); otherwise k = n_key and n_tokens = max(n_output_tokens, 1)
-/// (k = -1 when n_key is null). CSV rows expand to `trials` trials with k
+/// character '{' means JSONL. Sweep lines give n (by `which`; at least 1), k = n_key (null ->
+/// -1), n_tokens = max(n_output_tokens, 1), success, and where the line has n_at_risk and
+/// n_key_at_risk: a success's k_at_risk = n_key_at_risk and t_at_risk = n_at_risk; a failure
+/// with a located first error (first_error_key) the counts before that step and error_key = its
+/// flag. CSV rows expand to `trials` trials with k
 /// unknown, so models that need k are skipped. Errors (format_error, not_found) name the file and
 /// 1-based line.
 Result<std::vector<Trial>> load_trials(const std::string& path,
@@ -156,7 +165,13 @@ struct ModelFit {
   double log_likelihood = 0.0;    // natural log, Bernoulli over trials
   double aic = 0.0;               // 2 n_params - 2 logL
   double bic = 0.0;               // n_params ln(trials) - 2 logL
-  double delta_aic = 0.0;         // aic - best aic among fitted models (0 for the winner)
+  double delta_aic = 0.0;         // aic - best aic among ranked models (0 for the winner; NaN
+                                  // when not ranked)
+  /// false: the likelihood is of other data than each trial's success, so its AIC cannot be
+  /// compared with the others' (two_rate_measured_k on trials with survival data: it models
+  /// the step of each first error; `unranked_reason` says so). It never wins.
+  bool ranked = true;
+  std::string unranked_reason;
   bool converged = true;          // the best optimizer run stopped on its tolerances, not on
                                   // its evaluation limit
   std::vector<double> predicted;  // (bins) mean predicted success of each bin's trials

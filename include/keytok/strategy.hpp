@@ -88,6 +88,12 @@ struct BranchParams {
   float prune_gap_nats = 1.0f;       // close a path whose mean logprob trails the best live
                                      // path's by more than this; <= 0 disables pruning
   int prune_min_tokens = 8;          // tokens a path must hold past its fork before it can be pruned
+  /// > 0: close a path ("merged", no vote) once its last this many tokens equal a run of its
+  /// parent's tokens after the fork, up to 2 positions earlier or later: the alternative it took
+  /// changed only the wording ("The" for "the", a line break) and it has rejoined the parent's
+  /// text, so decoding it further repeats the parent (issue 13: children re-generating long
+  /// tails). 0 = off.
+  int merge_after = 0;
 };
 
 /// Knobs of `deepconf:N`. Defaults follow the paper's "DeepConf-high" (keep 90%) with a window
@@ -213,7 +219,7 @@ struct PathResult {
                                // exp(mean_logprob) otherwise
   std::optional<std::string> answer;  // extracted from text
   std::string stop_reason;     // eog, length, budget, context, stop (a stop string), pruned,
-                               // low_confidence, settled, kv_full
+                               // merged, low_confidence, settled, kv_full
   bool votes = true;           // false when pruned or stopped for low confidence
 };
 

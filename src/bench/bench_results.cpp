@@ -18,7 +18,7 @@ namespace {
 // Every knob of a strategy, so that two runs with the same spec but other flags differ.
 nlohmann::ordered_json strategy_json(const StrategyParams& p) {
   const KeyTokenParams& d = p.branch.detector;
-  return {{"spec", p.name()},
+  nlohmann::ordered_json j = {{"spec", p.name()},
           {"n", p.n},
           {"sampling", {{"temperature", p.sampling.temperature}, {"top_k", p.sampling.top_k},
                         {"top_p", p.sampling.top_p}, {"min_p", p.sampling.min_p},
@@ -40,6 +40,9 @@ nlohmann::ordered_json strategy_json(const StrategyParams& p) {
           {"cascade", {{"rollback_nats", p.cascade.rollback_nats},
                        {"check_every", p.cascade.check_every},
                        {"max_decisions", p.cascade.max_decisions}}}};
+  // Written only when on, so that files from before it existed still resume.
+  if (p.branch.merge_after > 0) j["branch"]["merge_after"] = p.branch.merge_after;
+  return j;
 }
 
 nlohmann::ordered_json settings_object(const BenchSettings& s) {

@@ -3,6 +3,7 @@
 // the next alternatives (EAGer, arXiv 2510.11170, with a KV-cache fork instead of re-sending
 // the text). All live paths advance in one batched step; paths that trail the best live path's
 // mean logprob by more than a gap are pruned; the survivors are combined by --combine.
+#include <algorithm>
 #include <cmath>
 
 #include "decode/path_runner.hpp"
@@ -37,6 +38,7 @@ class BranchStrategy final : public Strategy {
       }
       KEYTOK_RETURN_IF_ERROR(runner.step());
       prune(runner);
+      merge(runner, out);
     }
     runner.finalize(params_.combine);
     return out;
@@ -113,6 +115,31 @@ class BranchStrategy final : public Strategy {
       const auto i = static_cast<std::size_t>(l);
       if (own[i] >= bp.prune_min_tokens && mean[i] < best - bp.prune_gap_nats) {
         runner.finish(l, "pruned", /*votes=*/false);
+      }
+    }
+  }
+
+  // Closes live children whose last merge_after tokens repeat a run of their parent's tokens
+  // after the fork point, shifted by at most kMergeShift positions (a reworded fork rejoins the
+  // parent's text a token or two earlier or later).
+  void merge(PathRunner& runner, const GenerationResult& out) const {
+    constexpr int kMergeShift = 2;
+    const int k = params_.branch.merge_after;
+    if (k <= 0) return;
+    for (int l = static_cast<int>(runner.live().size()) - 1; l >= 0; --l) {
+      const PathResult& p = runner.path_of(l);
+      if (p.parent < 0) continue;
+      const auto& mine = p.tokens;
+      const auto& theirs = out.paths[static_cast<std::size_t>(p.parent)].tokens;
+      const int n = static_cast<int>(mine.size());
+      if (n - p.fork_index <= k) continue;  // the alternative and k tokens of its own at least
+      for (int shift = -kMergeShift; shift <= kMergeShift; ++shift) {
+        const int end = n + shift;  // the parent's run is [end - k, end)
+        if (end - k <= p.fork_index || end > static_cast<int>(theirs.size())) continue;
+        if (std::equal(mine.end() - k, mine.end(), theirs.begin() + (end - k))) {
+          runner.finish(l, "merged", /*votes=*/false);
+          break;
+        }
       }
     }
   }

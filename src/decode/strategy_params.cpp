@@ -106,6 +106,7 @@ Status StrategyParams::validate() const {
       return Status::invalid_argument(who + "max paths must be >= max live paths");
     }
     if (branch.min_fork_distance < 0) return Status::invalid_argument(who + "min fork distance must be >= 0");
+    if (branch.merge_after < 0) return Status::invalid_argument(who + "merge-after must be >= 0 (0 = off)");
     if (!(branch.min_alternative_prob >= 0.0f && branch.min_alternative_prob < 1.0f)) {
       return Status::invalid_argument(who + "min alternative probability must be in [0, 1)");
     }

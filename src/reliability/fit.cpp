@@ -184,6 +184,12 @@ ModelFit fit_one(ReliabilityModel model, const FitData& data, const FitParams& p
     }
   }
   fit.fitted = true;
+  if (spec.needs_k && std::any_of(data.by_k.begin(), data.by_k.end(), [](const TrialGroup& g) { return g.e >= 0; })) {
+    fit.ranked = false;
+    fit.unranked_reason =
+        "its likelihood is of the step of each located first error (a survival model), not of success "
+        "alone, so its AIC does not compare with the others'";
+  }
   fit.converged = best.converged;
   fit.log_likelihood = -best.nll;
   fit.aic = 2.0 * fit.n_params - 2.0 * fit.log_likelihood;
@@ -237,15 +243,16 @@ Result<FitReport> fit_reliability(const std::vector<Trial>& trials, const FitPar
   }
   for (const ReliabilityModel model : models) report.models.push_back(std::move(fits.at(model)));
   std::vector<const ModelFit*> ranked;
-  for (const ModelFit& m : report.models) {
-    if (m.fitted) ranked.push_back(&m);
+  for (ModelFit& m : report.models) {
+    if (m.fitted && m.ranked) ranked.push_back(&m);
+    if (m.fitted && !m.ranked) m.delta_aic = std::numeric_limits<double>::quiet_NaN();
   }
   std::stable_sort(ranked.begin(), ranked.end(),
                    [](const ModelFit* a, const ModelFit* b) { return a->aic < b->aic; });
   if (!ranked.empty()) {
     report.winner = ranked[0]->name;
     for (ModelFit& m : report.models) {
-      if (m.fitted) m.delta_aic = m.aic - ranked[0]->aic;
+      if (m.fitted && m.ranked) m.delta_aic = m.aic - ranked[0]->aic;
     }
   }
   if (ranked.size() > 1) {

@@ -49,14 +49,19 @@ double natural_value(const ParamSpec& spec, double z);
 
 // ---- Likelihood ---------------------------------------------------------------------------------
 
-/// Trials with equal (n, k, t) pooled: the likelihood depends on nothing else.
+/// Trials with equal (n, k, t, e) pooled: the likelihood depends on nothing else. e >= 0: every
+/// trial of the group failed first at a step flagged e (1) or not (0) after surviving t steps,
+/// k of them key (two_rate_measured_k's survival form); e = -1: success or failure of the whole
+/// exposure.
 struct TrialGroup {
   double n = 0.0, k = -1.0, t = 0.0;
   double trials = 0.0, successes = 0.0;
+  int e = -1;
 };
 
 /// Which trial fields a pooling keeps; the others are set to -1 in the groups. The decay models
-/// read only n, two_rate_measured_k only (k, t), predictions all three.
+/// read only n; two_rate_measured_k its survival data (k_at_risk, t_at_risk, error_key where
+/// known, else k and n_tokens); predictions n, k and n_tokens.
 enum class GroupBy { n, k_and_t, all };
 
 /// Pools trials with equal kept fields, so the likelihood costs one term per group.

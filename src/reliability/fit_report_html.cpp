@@ -124,7 +124,11 @@ std::string model_table(const FitReport& r) {
         m.converged ? "" : " (not converged)", params, m.n_params, m.log_likelihood, m.aic,
         m.delta_aic, m.bic);
   }
-  return s + "</table>\n<p><sup>b</sup>: the interval reaches the parameter's bound.</p>\n";
+  s += "</table>\n<p><sup>b</sup>: the interval reaches the parameter's bound.</p>\n";
+  for (const ModelFit& m : r.models) {
+    if (m.fitted && !m.ranked) s += "<p>" + html_escape(m.name) + " is not ranked: " + html_escape(m.unranked_reason) + ".</p>\n";
+  }
+  return s;
 }
 
 std::string length_table(const FitReport& r) {

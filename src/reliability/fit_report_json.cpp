@@ -49,6 +49,8 @@ ordered_json model_json(const ModelFit& m) {
   j["aic"] = number(m.aic);
   j["bic"] = number(m.bic);
   j["delta_aic"] = number(m.delta_aic);
+  j["ranked"] = m.ranked;
+  if (!m.ranked) j["unranked_reason"] = m.unranked_reason;
   j["converged"] = m.converged;
   ordered_json params = ordered_json::array();
   for (const ParameterEstimate& p : m.parameters) {
@@ -150,6 +152,8 @@ Result<FitReport> parse_fit_report_json(std::string_view text) {
       fit.aic = read_number(m.at("aic"));
       fit.bic = read_number(m.at("bic"));
       fit.delta_aic = read_number(m.at("delta_aic"));
+      fit.ranked = m.value("ranked", true);
+      fit.unranked_reason = m.value("unranked_reason", "");
       fit.converged = m.at("converged").get<bool>();
       for (const json& p : m.at("parameters")) {
         fit.parameters.push_back({p.at("name").get<std::string>(), read_number(p.at("estimate")),

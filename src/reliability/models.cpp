@@ -163,17 +163,20 @@ double natural_value(const ParamSpec& spec, double z) {
 }
 
 std::vector<TrialGroup> group_trials(const std::vector<Trial>& trials, GroupBy by) {
-  std::map<std::tuple<int, int, int>, TrialGroup> pooled;
+  std::map<std::tuple<int, int, int, int>, TrialGroup> pooled;
   for (const Trial& trial : trials) {
     const bool keep_n = by != GroupBy::k_and_t;
     const bool keep_kt = by != GroupBy::n;
+    const bool survival = by == GroupBy::k_and_t && trial.k_at_risk >= 0 && trial.t_at_risk >= 0;
     const int n = keep_n ? trial.n : -1;
-    const int k = keep_kt ? trial.k : -1;
-    const int t = keep_kt ? (trial.n_tokens >= 0 ? trial.n_tokens : trial.n) : -1;
-    TrialGroup& g = pooled[{n, k, t}];
+    const int k = !keep_kt ? -1 : survival ? trial.k_at_risk : trial.k;
+    const int t = !keep_kt ? -1 : survival ? trial.t_at_risk : (trial.n_tokens >= 0 ? trial.n_tokens : trial.n);
+    const int e = survival ? trial.error_key : -1;
+    TrialGroup& g = pooled[{n, k, t, e}];
     g.n = n;
     g.k = k;
     g.t = t;
+    g.e = e;
     g.trials += 1.0;
     g.successes += trial.success ? 1.0 : 0.0;
   }
@@ -190,6 +193,12 @@ double negative_log_likelihood(ReliabilityModel model, const std::vector<TrialGr
   double nll = 0.0;
   for (const TrialGroup& g : groups) {
     const double h = std::max(0.0, model_hazard(model, v, g.n, g.k, g.t));
+    if (g.e >= 0) {
+      // Survived t steps, then failed at a step of kind e: ln L = -H(k, t) + ln(1 - e^-h_e).
+      const double h_step = std::max(0.0, model_hazard(model, v, 1.0, g.e, 1.0));
+      nll += g.trials * (h - std::log(std::max(-std::expm1(-h_step), 1e-300)));
+      continue;
+    }
     const double failures = g.trials - g.successes;
     // ln p = -H; ln(1 - p) = ln(-expm1(-H)), floored so p = 1 with failures stays finite.
     nll += g.successes * h;

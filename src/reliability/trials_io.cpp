@@ -101,13 +101,21 @@ Result<std::vector<Trial>> parse_sweep_trials(std::string_view text, const std::
     n = std::max(n, 1);
     // A null n_key (no detector ran) is an unknown k, not zero key tokens.
     const bool k_known = obj.contains("n_key") && !obj["n_key"].is_null();
-    // The measured-k model's exposure: the steps taken while the trial was still at risk of its
-    // first error (up to and including it) and the key steps among them, where the sweep
-    // located it; a failed output's rambling after its first error is no exposure (a trial
-    // fails once). Without a reference, the whole output.
-    const bool at_risk = k_known && t->n_at_risk && t->n_key_at_risk;
-    trials.push_back({n, k_known ? (at_risk ? *t->n_key_at_risk : t->n_key) : -1, t->success,
-                      std::max(at_risk ? *t->n_at_risk : t->n_output_tokens, 1)});
+    Trial trial{n, k_known ? t->n_key : -1, t->success, std::max(t->n_output_tokens, 1)};
+    // The measured-k model's survival data: the steps the trial survived and the step it failed
+    // at, where the sweep located them. A failed output's rambling after its first error says
+    // nothing about when it failed, so it stays out (issue 13).
+    if (k_known && t->n_at_risk && t->n_key_at_risk) {
+      if (t->success) {
+        trial.k_at_risk = *t->n_key_at_risk;
+        trial.t_at_risk = *t->n_at_risk;
+      } else if (t->first_error_key && *t->n_at_risk >= 1) {
+        trial.error_key = *t->first_error_key ? 1 : 0;
+        trial.k_at_risk = std::max(*t->n_key_at_risk - trial.error_key, 0);
+        trial.t_at_risk = *t->n_at_risk - 1;
+      }
+    }
+    trials.push_back(trial);
   }
   if (trials.empty()) {
     return Status::format_error(

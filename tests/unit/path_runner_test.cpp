@@ -207,6 +207,52 @@ TEST(Branch, PrunesAPathThatTrailsTheBestByMoreThanTheGap) {
   EXPECT_EQ(target.open_sequences(), 0);
 }
 
+// A fork at the first token ('a' 0.55 or 'b' 0.40) that only changes the wording: after either,
+// the text goes on c, d, e, c, d, e, ... (the same tokens, one position later after 'b' when
+// `late`), then ends at 12 tokens. With merge_after 3 the child closes as soon as its last three
+// tokens repeat the parent's, without a vote; the parent decodes to the end.
+std::vector<float> reworded(const std::vector<token_id>& g, bool late) {
+  if (g.empty()) return fork_once(g);
+  if (g.size() >= 12) return peaked(kEog);
+  const int lag = late && g[0] == 1 ? 1 : 0;
+  const int i = static_cast<int>(g.size()) - 1 - lag;
+  return peaked(i < 0 ? 4 : 2 + i % 3);
+}
+
+TEST(Branch, APathThatRejoinsItsParentsTextMerges) {
+  for (const bool late : {false, true}) {
+    SCOPED_TRACE(late ? "rejoins a position later" : "rejoins in step");
+    ScriptedTarget target([late](const std::vector<token_id>& g) { return reworded(g, late); });
+    auto r = run("branch", target, [](StrategyParams& p) {
+      fork_params(p);
+      p.branch.max_paths = 2;
+      p.branch.max_live = 2;
+      p.branch.merge_after = 3;
+    });
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_EQ(r->paths.size(), 2u);
+    EXPECT_EQ(r->paths[0].stop_reason, "eog");
+    EXPECT_EQ(r->paths[0].tokens.size(), 12u);
+    EXPECT_EQ(r->paths[1].stop_reason, "merged");
+    EXPECT_FALSE(r->paths[1].votes);
+    // 'b' then three tokens of its own that the parent also wrote (one more when late: the
+    // first token after 'b' is the filler the parent never wrote).
+    EXPECT_EQ(r->paths[1].tokens.size(), late ? 5u : 4u);
+    EXPECT_EQ(r->vote.tallies.size(), 1u);
+    EXPECT_EQ(target.open_sequences(), 0);
+  }
+  // Off (the default): the child decodes to the end and votes.
+  ScriptedTarget target([](const std::vector<token_id>& g) { return reworded(g, false); });
+  auto r = run("branch", target, [](StrategyParams& p) {
+    fork_params(p);
+    p.branch.max_paths = 2;
+    p.branch.max_live = 2;
+  });
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->paths[1].stop_reason, "eog");
+  EXPECT_TRUE(r->paths[1].votes);
+}
+
 TEST(PathRunner, AFullKvPoolEndsThePendingPaths) {
   ScriptedTarget target([](const std::vector<token_id>&) { return peaked(1, 1.0f); }, 256, 16,
                         /*kv_cells=*/2 + 6);

@@ -10,6 +10,8 @@
 // values) counts as beating it only when its AIC is lower by 2 or more; see NestingModels for why.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -224,6 +226,50 @@ TEST(ReliabilityFit, SkipsModelsThatNeedKeyCountsWhenKIsUnknown) {
   EXPECT_FALSE(find_model(*report, ReliabilityModel::two_rate_saturating_k).fitted);
   EXPECT_TRUE(find_model(*report, ReliabilityModel::exponential).fitted);
   EXPECT_FALSE(report->winner.empty());
+}
+
+// two_rate_measured_k as a discrete-time survival model: each step is key with probability 0.2;
+// a key step fails with probability 0.2, another with 0.01. A trial stops counting at its first
+// error (its output goes on to T steps, and those later key tokens are in k, not k_at_risk).
+// The fit recovers both rates within their intervals.
+TEST(ReliabilityFit, MeasuredKAsSurvivalRecoversBothRates) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<Trial> trials;
+  for (int i = 0; i < 3000; ++i) {
+    const int steps = 10 + i % 4 * 10;
+    int k = 0, k_before = 0, t_before = 0, error_key = -1;
+    for (int s = 0; s < steps; ++s) {
+      const bool key = u(rng) < 0.2;
+      k += key ? 1 : 0;
+      if (error_key < 0) {
+        if (u(rng) < (key ? 0.2 : 0.01)) {
+          error_key = key ? 1 : 0;
+        } else {
+          ++t_before;
+          k_before += key ? 1 : 0;
+        }
+      }
+    }
+    Trial t{.n = steps, .k = k, .success = error_key < 0, .n_tokens = steps};
+    t.k_at_risk = k_before;
+    t.t_at_risk = t_before;
+    t.error_key = error_key;
+    trials.push_back(t);
+  }
+  auto report = fit_reliability(trials, {.models = {ReliabilityModel::two_rate_measured_k}});
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  const ModelFit& fit = report->models[0];
+  ASSERT_TRUE(fit.fitted);
+  ASSERT_EQ(fit.parameters.size(), 2u);
+  const ParameterEstimate& e_key = fit.parameters[0];
+  const ParameterEstimate& e_non = fit.parameters[1];
+  EXPECT_LE(e_key.lo, 0.2);
+  EXPECT_GE(e_key.hi, 0.2);
+  EXPECT_NEAR(e_key.estimate, 0.2, 0.03);
+  EXPECT_LE(e_non.lo, 0.01);
+  EXPECT_GE(e_non.hi, 0.01);
+  EXPECT_NEAR(e_non.estimate, 0.01, 0.004);
 }
 
 TEST(ReliabilityFit, ExponentialMatchesTheClosedFormEstimate) {

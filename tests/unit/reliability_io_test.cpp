@@ -60,25 +60,38 @@ TEST(TrialsCsv, BadRowsNameTheLine) {
   expect_error(parse_trials_csv("", "r.csv").status(), {"no trials"});
 }
 
-// A failed trial whose first error the sweep located counts its key tokens and tokens only up
-// to that error: what it generated after failing is no exposure for the measured-k model.
-TEST(SweepResults, MeasuredKCountsOnlyTheStepsUpToTheFirstError) {
+// The measured-k model's survival data: a failed trial whose first error the sweep located
+// counts the steps and key steps before that error and notes whether the error step was
+// flagged; what it generated after failing is left out. A success counts every step.
+TEST(SweepResults, MeasuredKSurvivalDataStopAtTheFirstError) {
   const std::string text =
       std::string(kHeader) + "\n" +
-      R"({"id":"a","family":"copy","length":8,"success":false,"n_output_tokens":40,"n_key":9,"n_at_risk":6,"n_key_at_risk":2})" +
+      R"({"id":"a","family":"copy","length":8,"success":false,"n_output_tokens":40,"n_key":9,"n_at_risk":6,"n_key_at_risk":2,"first_error_key":true})" +
       "\n" +
       R"({"id":"b","family":"copy","length":8,"success":true,"n_output_tokens":12,"n_key":3,"n_at_risk":13,"n_key_at_risk":3})" +
-      "\n" + R"({"id":"c","family":"copy","length":8,"success":false,"n_output_tokens":7,"n_key":null,"n_at_risk":6,"n_key_at_risk":2})" +
-      "\n";
+      "\n" +
+      R"({"id":"c","family":"copy","length":8,"success":false,"n_output_tokens":7,"n_key":1,"n_at_risk":5,"n_key_at_risk":1,"first_error_key":false})" +
+      "\n" + R"({"id":"d","family":"copy","length":8,"success":false,"n_output_tokens":7,"n_key":2})" + "\n";
   auto trials = parse_sweep_trials(text, "s.jsonl");
   ASSERT_TRUE(trials.ok()) << trials.status().to_string();
-  ASSERT_EQ(trials->size(), 3u);
-  EXPECT_EQ((*trials)[0].k, 2);
-  EXPECT_EQ((*trials)[0].n_tokens, 6);
-  EXPECT_EQ((*trials)[1].k, 3);  // a success: every step, the end-of-generation step included
-  EXPECT_EQ((*trials)[1].n_tokens, 13);
-  EXPECT_EQ((*trials)[2].k, -1);  // no detector ran: unknown, whatever else the line says
-  EXPECT_EQ((*trials)[2].n_tokens, 7);
+  ASSERT_EQ(trials->size(), 4u);
+  const Trial& a = (*trials)[0];
+  EXPECT_EQ(a.k, 9);  // predictions still see the whole output
+  EXPECT_EQ(a.n_tokens, 40);
+  EXPECT_EQ(a.k_at_risk, 1);  // 2 key steps at risk, the error step among them
+  EXPECT_EQ(a.t_at_risk, 5);
+  EXPECT_EQ(a.error_key, 1);
+  const Trial& b = (*trials)[1];
+  EXPECT_EQ(b.k_at_risk, 3);
+  EXPECT_EQ(b.t_at_risk, 13);
+  EXPECT_EQ(b.error_key, -1);
+  const Trial& c = (*trials)[2];
+  EXPECT_EQ(c.k_at_risk, 1);
+  EXPECT_EQ(c.t_at_risk, 4);
+  EXPECT_EQ(c.error_key, 0);
+  const Trial& d = (*trials)[3];  // no reference: the binomial form over the whole output
+  EXPECT_EQ(d.k_at_risk, -1);
+  EXPECT_EQ(d.error_key, -1);
 }
 
 TEST(SweepResults, ReadsTrialsWithTaskLengthOrOutputTokens) {

@@ -38,12 +38,14 @@ void print_text(const FitReport& r, const FitOptions& o) {
     if (!m.fitted) continue;
     std::string params;
     for (const ParameterEstimate& p : m.parameters) params += param_text(p) + "  ";
-    std::cout << fmt::format("{:<23} {:>2} {:>10.2f} {:>10.2f} {:>8.2f} {:>10.2f}  {}{}\n", m.name,
-                             m.n_params, m.log_likelihood, m.aic, m.delta_aic, m.bic, params,
+    const std::string delta = m.ranked ? fmt::format("{:.2f}", m.delta_aic) : "-";
+    std::cout << fmt::format("{:<23} {:>2} {:>10.2f} {:>10.2f} {:>8} {:>10.2f}  {}{}\n", m.name,
+                             m.n_params, m.log_likelihood, m.aic, delta, m.bic, params,
                              m.converged ? "" : "(not converged)");
   }
   for (const ModelFit& m : r.models) {
     if (!m.fitted) std::cout << fmt::format("{:<23} skipped: {}\n", m.name, m.skip_reason);
+    if (m.fitted && !m.ranked) std::cout << fmt::format("{:<23} not ranked: {}\n", m.name, m.unranked_reason);
   }
   std::cout << "(b): the interval reaches the parameter's bound\n";
   if (!r.runner_up.empty()) {

@@ -28,6 +28,9 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
   cmd->add_option("--prune-gap", p.branch.prune_gap_nats,
                   "branch: prune paths whose mean logprob trails the best by more (nats; <= 0 off)")
       ->capture_default_str();
+  cmd->add_option("--merge-after", p.branch.merge_after,
+                  "branch: close a path once its last N tokens repeat its parent's (it rejoined the parent's text; 0 = off)")
+      ->capture_default_str()->check(at_least(0));
   cmd->add_option("--warmup", p.deepconf.warmup, "deepconf: warm-up traces (0 = ceil(N/2))")
       ->capture_default_str();
   cmd->add_option("--window", p.deepconf.window, "deepconf: confidence window in tokens")->capture_default_str();
