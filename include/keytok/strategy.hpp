@@ -378,7 +378,11 @@ std::string generation_to_json(const GenerationResult& result, bool include_toke
 std::string generation_tree_json(const GenerationResult& result);
 
 /// Votes again over a tree written by generation_tree_json (a bench row's "tree") under another
-/// rule, as the run itself would have. format_error when the text is not such a tree.
-Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule);
+/// rule, as the run itself would have. `first_paths` > 0 keeps only the paths numbered below it
+/// that started from the prompt (sc:N's first N samples: what sc:first_paths with the same seeds
+/// would vote; trees with forks are refused then). `tokens`, when given, receives the kept
+/// paths' own generated tokens. format_error when the text is not such a tree.
+Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule, int first_paths = 0,
+                              std::int64_t* tokens = nullptr);
 
 }  // namespace keytok

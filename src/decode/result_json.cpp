@@ -109,13 +109,14 @@ std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
   return dump(j);
 }
 
-Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule) {
+Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule, int first_paths, std::int64_t* tokens) {
   const json j = json::parse(tree_json, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("paths") || !j["paths"].is_array()) {
     return Status::format_error("not a search tree: expected an object with \"paths\" and \"forks\"");
   }
   std::vector<PathResult> paths;
   std::vector<ForkPoint> forks;
+  std::vector<std::int64_t> own;
   try {
     for (const json& p : j.at("paths")) {
       PathResult r;
@@ -126,6 +127,7 @@ Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule) {
       r.votes = p.at("votes").get<bool>();
       r.mean_logprob = p.at("mean_logprob").get<double>();
       r.confidence = p.at("confidence").get<double>();
+      own.push_back(p.at("n_own_tokens").get<std::int64_t>());
       if (r.id != static_cast<int>(paths.size()) || r.parent >= r.id) {
         return Status::format_error("not a search tree: path ids must run 0, 1, ... with each parent before its child");
       }
@@ -140,6 +142,17 @@ Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule) {
     }
   } catch (const json::exception& e) {
     return Status::format_error(std::string("not a search tree: ") + e.what());
+  }
+  if (first_paths > 0) {
+    if (!forks.empty()) return Status::invalid_argument("a tree with forks has no first N independent samples");
+    if (static_cast<std::size_t>(first_paths) < paths.size()) {
+      paths.resize(static_cast<std::size_t>(first_paths));
+      own.resize(static_cast<std::size_t>(first_paths));
+    }
+  }
+  if (tokens != nullptr) {
+    *tokens = 0;
+    for (const std::int64_t n : own) *tokens += n;
   }
   return combine_ballots(ballots_for(paths, forks, rule), rule);
 }

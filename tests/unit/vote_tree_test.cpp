@@ -111,6 +111,35 @@ TEST(VoteTree, RootVotesOnlyCountedPathsAndFallsBackLikeMajority) {
   EXPECT_GE(none.chosen_path, 0);
 }
 
+TEST(VoteTree, RevotingATreeCastsTheRunsVoteAndSubsetsOfSamples) {
+  GenerationResult g;
+  const IssueTree t;
+  g.paths = t.paths;
+  g.forks = t.forks;
+  for (PathResult& p : g.paths) p.tokens.assign(static_cast<std::size_t>(p.fork_index + 10), 0);
+  const std::string tree = generation_tree_json(g);
+  EXPECT_EQ(revote_tree_json(tree, CombineRule::majority).value().answer, "14");
+  EXPECT_EQ(revote_tree_json(tree, CombineRule::tree).value().answer, "140");
+  EXPECT_EQ(revote_tree_json(tree, CombineRule::root).value().answer, "140");
+  std::int64_t tokens = 0;
+  ASSERT_TRUE(revote_tree_json(tree, CombineRule::tree, 0, &tokens).ok());
+  EXPECT_EQ(tokens, 40);  // ten own tokens a path
+  // A tree with forks has no first N samples.
+  EXPECT_EQ(revote_tree_json(tree, CombineRule::majority, 2).status().code(), StatusCode::invalid_argument);
+  // sc:4 as four samples from the prompt: its first two vote 1 and 2, the tie goes to the first.
+  GenerationResult sc;
+  sc.paths = {path(0, -1, 0, "1"), path(1, -1, 0, "2"), path(2, -1, 0, "2"), path(3, -1, 0, "2")};
+  for (PathResult& p : sc.paths) p.tokens.assign(5, 0);
+  const std::string sc_tree = generation_tree_json(sc);
+  EXPECT_EQ(revote_tree_json(sc_tree, CombineRule::majority).value().answer, "2");
+  const Vote two = revote_tree_json(sc_tree, CombineRule::majority, 2, &tokens).value();
+  EXPECT_EQ(two.answer, "1");
+  EXPECT_EQ(tokens, 10);
+  EXPECT_EQ(revote_tree_json("[1,2]", CombineRule::majority).status().code(), StatusCode::format_error);
+  EXPECT_EQ(revote_tree_json(R"({"paths":[{"id":3}]})", CombineRule::majority).status().code(),
+            StatusCode::format_error);
+}
+
 TEST(VoteTree, RuleNamesParse) {
   EXPECT_EQ(parse_combine_rule("tree").value(), CombineRule::tree);
   EXPECT_EQ(parse_combine_rule("root").value(), CombineRule::root);
