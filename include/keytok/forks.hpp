@@ -149,7 +149,7 @@ class ForkStudy {
   Result<ForkPosition> study(const ForkTask& task, int index, int pass = 0);
 
   /// The row of a position left out of the plan (weight 0) or uncontested (weight 1), without
-  /// decoding.
+  /// decoding. Precondition (asserted): `index` is a position of `task`, which plan() made.
   ForkPosition unstudied(const ForkTask& task, int index, int pass = 0) const;
 
   const ForkStudyParams& params() const { return params_; }

@@ -9,6 +9,7 @@
 
 #include "keytok/forks.hpp"
 #include "keytok/token_stats.hpp"
+#include "util/assert.hpp"
 #include "util/hash.hpp"
 
 namespace keytok {
@@ -168,6 +169,9 @@ Result<ForkTask> ForkStudy::plan(const Task& task) {
 }
 
 ForkPosition ForkStudy::unstudied(const ForkTask& task, int index, int pass) const {
+  KEYTOK_ASSERT(index >= 0 && static_cast<std::size_t>(index) < task.tokens.size() &&
+                    task.weights.size() == task.tokens.size(),
+                "position {} of a base answer of {} tokens", index, task.tokens.size());
   const auto i = static_cast<std::size_t>(index);
   return ForkPosition{.task_id = task.task_id, .pass = pass, .index = index, .piece = task.pieces[i],
                       .signals = task.signals[i], .contested = task.contested[i], .studied = false,
