@@ -180,7 +180,8 @@ ForkPosition ForkStudy::unstudied(const ForkTask& task, int index, int pass) con
 
 Result<ForkPosition> ForkStudy::study(const ForkTask& task, int index, int pass) {
   if (task_ == nullptr || task.task_id != task_->id || task.tokens.size() != tops_.size()) {
-    return Status::invalid_argument(fmt::format("task {} is not the last planned task; call plan() first", task.task_id));
+    return Status::invalid_argument(
+        fmt::format("task {} is not the last planned task; call plan() first", task.task_id));
   }
   if (index < 0 || index >= static_cast<int>(task.tokens.size())) {
     return Status::invalid_argument(
@@ -284,7 +285,8 @@ Result<ForkPosition> ForkStudy::study(const ForkTask& task, int index, int pass)
       cand.answers[static_cast<std::size_t>(sample)] = extract_answer(task_->match, prefix_text + c.suffix, task_);
       cand.tokens += c.generated;
       if (on_completion_) {
-        on_completion_({.index = index, .candidate = c.candidate, .sample = sample, .tokens = c.tokens, .text = c.suffix});
+        on_completion_(
+            {.index = index, .candidate = c.candidate, .sample = sample, .tokens = c.tokens, .text = c.suffix});
       }
     }
     close_all();

@@ -93,7 +93,8 @@ TEST(CliForks, WritesRowsSummaryAndPage) {
   EXPECT_NE(html.find("<html"), std::string::npos);
 
   // --report gives the same summary from the file alone.
-  const CliRun rep = run_keytok({"forks", "--report", out, "--summary", dir + "/again.json", "--html", dir + "/again.html"});
+  const CliRun rep =
+      run_keytok({"forks", "--report", out, "--summary", dir + "/again.json", "--html", dir + "/again.html"});
   ASSERT_EQ(rep.exit_code, 0) << rep.err;
   EXPECT_EQ(rep.out, r.out);
   EXPECT_EQ(read_file(dir + "/again.json"), read_file(dir + "/forks.summary.json"));
@@ -139,7 +140,8 @@ TEST(CliForks, ResumesAfterARealKillWithTheSameRows) {
   const std::string before = read_file(out);
   ASSERT_EQ(lines_of(before).size(), 7u) << before;  // header, task row, 5 positions
 
-  const CliRun partial = run_keytok({"forks", "--report", out, "--summary", dir + "/p.json", "--html", dir + "/p.html"});
+  const CliRun partial =
+      run_keytok({"forks", "--report", out, "--summary", dir + "/p.json", "--html", dir + "/p.html"});
   ASSERT_EQ(partial.exit_code, 0) << partial.err;
   EXPECT_NE(partial.err.find("note: 1 task(s) in " + out + " are not complete and are left out"), std::string::npos)
       << partial.err;

@@ -190,8 +190,13 @@ TEST_F(ForkStudyModel, BatchedCompletionsEqualOneAtATime) {
   ForkStudy a(*s1, KeyTokenDetector(), batched);
   ForkStudy b(*s2, KeyTokenDetector(), single);
   std::map<std::tuple<int, int, int>, std::vector<token_id>> ta_tokens, tb_tokens;
-  a.on_completion([&](const ForkStudy::Completion& c) { ta_tokens[{c.index, c.candidate, c.sample}].assign(c.tokens.begin(), c.tokens.end()); });
-  b.on_completion([&](const ForkStudy::Completion& c) { tb_tokens[{c.index, c.candidate, c.sample}].assign(c.tokens.begin(), c.tokens.end()); });
+  auto record = [](auto& into) {
+    return [&into](const ForkStudy::Completion& c) {
+      into[{c.index, c.candidate, c.sample}].assign(c.tokens.begin(), c.tokens.end());
+    };
+  };
+  a.on_completion(record(ta_tokens));
+  b.on_completion(record(tb_tokens));
   const ForkTask ta = a.plan(kAddTask).value();
   const ForkTask tb = b.plan(kAddTask).value();
   ASSERT_EQ(ta.tokens, tb.tokens);

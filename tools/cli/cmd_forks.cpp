@@ -246,7 +246,8 @@ int run_forks(const ForksOptions& o) {
       const bool in_plan = std::binary_search(planned->plan.begin(), planned->plan.end(), i);
       for (int pass = 0; pass < (in_plan ? passes : 1); ++pass) {
         if (done.count({task.id, pass, i}) != 0) continue;
-        Result<ForkPosition> row = in_plan ? study.study(*planned, i, pass) : Result<ForkPosition>(study.unstudied(*planned, i, pass));
+        Result<ForkPosition> row =
+            in_plan ? study.study(*planned, i, pass) : Result<ForkPosition>(study.unstudied(*planned, i, pass));
         if (!row.ok()) {
           progress.finish();
           return fail(kCmd, Status(row.status().code(), fmt::format("task {} position {}: {}", task.id, i,

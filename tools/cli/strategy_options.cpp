@@ -13,8 +13,9 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
       ->check(at_least(1));
   // sample, sc and deepconf sample; path i of a run draws with seed + i.
   add_sampling_options(cmd, p.sampling);
-  cmd->add_option("--combine", o.combine, "How paths become one answer: majority, weighted, best, tree (votes weighted by the probability of "
-                  "each path's forks) or root (one vote per alternative of the first fork)")
+  cmd->add_option("--combine", o.combine,
+                  "How paths become one answer: majority, weighted, best, tree (votes weighted by the probability "
+                  "of each path's forks) or root (one vote per alternative of the first fork)")
       ->capture_default_str()->check(CLI::IsMember({"majority", "weighted", "best", "tree", "root"}));
   cmd->add_option("--alternatives", p.branch.alternatives, "branch: paths leaving a fork, parent included")
       ->capture_default_str()->check(CLI::Range(2, 16));
@@ -29,7 +30,8 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
                   "branch: prune paths whose mean logprob trails the best by more (nats; <= 0 off)")
       ->capture_default_str();
   cmd->add_option("--merge-after", p.branch.merge_after,
-                  "branch: close a path once its last N tokens repeat its parent's (it rejoined the parent's text; 0 = off)")
+                  "branch: close a path once its last N tokens repeat its parent's (it rejoined the parent's "
+                  "text; 0 = off)")
       ->capture_default_str()->check(at_least(0));
   cmd->add_option("--warmup", p.deepconf.warmup, "deepconf: warm-up traces (0 = ceil(N/2))")
       ->capture_default_str();
