@@ -87,9 +87,11 @@ void score_fork_position(ForkPosition& row, const std::string& base_answer, floa
   for (std::size_t c = 0; c < w.size(); ++c) {
     const ForkCandidate& cand = row.candidates[c];
     const double weight = w[c] / total;
-    if (!cand.answers.empty()) row.p_change += weight * changed_share(cand);
-    if (c == 0 || cand.answers.empty() || base.empty()) continue;
-    const double shift = changed_share(cand) - q_base;
+    if (cand.answers.empty()) continue;
+    const double q = c == 0 ? q_base : changed_share(cand);
+    row.p_change += weight * q;
+    if (c == 0 || base.empty()) continue;
+    const double shift = q - q_base;
     row.max_shift = shifted ? std::max(row.max_shift, shift) : shift;
     shifted = true;
     const double tv = outcome_tv(cand.answers, base);
