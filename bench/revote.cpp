@@ -1,16 +1,22 @@
-// revote: other votes on the search trees a bench run kept, without decoding again (issue 13:
-// which ancestry-aware vote works, chosen on dev; sc:N for N below the run's from its first N
-// samples).
+// revote: other votes on the search trees a bench run kept, and the run replayed under tighter
+// limits, without decoding again (issue 13: which ancestry-aware vote, how many paths and which
+// early stop work, chosen on dev; sc:N for N below the run's from its first N samples).
 //
 //   revote TASKS BENCH.jsonl [--rules majority,weighted,best,tree,root] [--first 2,4]
+//          [--max-paths 2,3] [--stop-agree 2,3] [--rows OUT.jsonl]
 //
 // For every row with a tree (runs of more than one path), the vote is cast again under each rule
 // by the library's own code (keytok::revote_tree_json) and judged by the task's matcher. With
 // --first N, sc rows are also voted over their first N samples only (the seeds sc:N would
-// draw; batch-size rounding aside, what an sc:N run makes), with those samples' tokens. Prints
-// one line per (strategy, rule[, first N]): rows, correct, accuracy with its Wilson interval,
-// tokens per row, and the rows turned from wrong to right and from right to wrong against the
-// run's own vote.
+// draw; batch-size rounding aside, what an sc:N run makes), with those samples' tokens. With
+// --max-paths K, branch rows are replayed with only their first K paths (exact for a run made
+// with max_live = max_paths, pruning aside: rows where a dropped path could have changed a prune
+// are counted as inexact); with --stop-agree N, sc and branch rows stop where N finished paths
+// first agreed. Every combination is tried. Prints one line per (strategy, rule, first, max
+// paths, stop): rows, correct, accuracy with its Wilson interval, tokens per row, the rows turned
+// from wrong to right and from right to wrong against the run's own vote, and inexact rows.
+// --rows writes each replayed row as a JSON line (task, strategy, rule, first, max_paths,
+// stop_agree, answer, correct, generated_tokens, exact) for paired tests.
 #include <fmt/format.h>
 
 #include <fstream>
@@ -36,8 +42,16 @@ std::vector<std::string> split(const std::string& list) {
 }
 
 int usage() {
-  fmt::print(stderr, "usage: revote TASKS BENCH.jsonl [--rules RULE,...] [--first N,...]\n");
+  fmt::print(stderr,
+             "usage: revote TASKS BENCH.jsonl [--rules RULE,...] [--first N,...] [--max-paths K,...] "
+             "[--stop-agree N,...] [--rows OUT.jsonl]\n");
   return 2;
+}
+
+std::vector<int> counts(const std::string& list) {
+  std::vector<int> out;
+  for (const std::string& n : split(list)) out.push_back(std::stoi(n));
+  return out;
 }
 
 }  // namespace
@@ -45,16 +59,28 @@ int usage() {
 int main(int argc, char** argv) {
   if (argc < 3 || argc % 2 == 0) return usage();
   std::vector<std::string> rule_names = split("majority,weighted,best,tree,root");
-  std::vector<int> firsts = {0};
-  for (int i = 3; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--rules") {
-      rule_names = split(argv[i + 1]);
-    } else if (flag == "--first") {
-      for (const std::string& n : split(argv[i + 1])) firsts.push_back(std::stoi(n));
-    } else {
-      return usage();
+  std::vector<int> firsts = {0}, max_paths = {0}, stops = {0};
+  std::string rows_path;
+  try {
+    for (int i = 3; i + 1 < argc; i += 2) {
+      const std::string flag = argv[i];
+      if (flag == "--rules") {
+        rule_names = split(argv[i + 1]);
+      } else if (flag == "--first") {
+        for (const int n : counts(argv[i + 1])) firsts.push_back(n);
+      } else if (flag == "--max-paths") {
+        for (const int n : counts(argv[i + 1])) max_paths.push_back(n);
+      } else if (flag == "--stop-agree") {
+        for (const int n : counts(argv[i + 1])) stops.push_back(n);
+      } else if (flag == "--rows") {
+        rows_path = argv[i + 1];
+      } else {
+        return usage();
+      }
     }
+  } catch (const std::exception&) {
+    fmt::print(stderr, "revote: --first, --max-paths and --stop-agree take comma-separated whole numbers\n");
+    return 2;
   }
   std::vector<keytok::CombineRule> rules;
   for (const std::string& name : rule_names) {
@@ -83,11 +109,20 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "revote: {}\n", rows.status().to_string());
     return 1;
   }
+  std::ofstream rows_out;
+  if (!rows_path.empty()) {
+    rows_out.open(rows_path);
+    if (!rows_out) {
+      fmt::print(stderr, "revote: cannot write {}\n", rows_path);
+      return 1;
+    }
+  }
   struct Tally {
-    int rows = 0, correct = 0, gained = 0, lost = 0;
+    int rows = 0, correct = 0, gained = 0, lost = 0, inexact = 0;
     std::int64_t tokens = 0;
   };
-  std::map<std::tuple<std::string, std::string, int>, Tally> tally;
+  using Key = std::tuple<std::string, std::string, int, int, int>;
+  std::map<Key, Tally> tally;
   for (const keytok::BenchRow& row : *rows) {
     if (row.tree.empty()) continue;
     const auto task = by_id.find(row.task_id);
@@ -95,34 +130,57 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "revote: task {} of {} is not in {}\n", row.task_id, argv[2], argv[1]);
       return 1;
     }
+    const bool sc = row.strategy.rfind("sc:", 0) == 0;
+    const bool branch = row.strategy == "branch";
     for (const int first : firsts) {
-      if (first > 0 && (row.strategy.rfind("sc:", 0) != 0 || first >= row.paths)) continue;
-      for (const keytok::CombineRule rule : rules) {
-        std::int64_t tokens = 0;
-        auto vote = keytok::revote_tree_json(row.tree, rule, first, &tokens);
-        if (!vote.ok()) {
-          fmt::print(stderr, "revote: task {}, {}: {}\n", row.task_id, row.strategy, vote.status().message());
-          return 1;
+      if (first > 0 && (!sc || first >= row.paths)) continue;
+      for (const int k : max_paths) {
+        if (k > 0 && !branch) continue;
+        for (const int stop : stops) {
+          if (stop > 0 && !sc && !branch) continue;
+          if (stop > 0 && ((first > 0 && stop > first) || (k > 0 && stop > k))) continue;  // never met
+          for (const keytok::CombineRule rule : rules) {
+            const keytok::RevoteParams params{.rule = rule, .first_paths = first, .max_paths = k, .stop_agree = stop};
+            auto replay = keytok::revote_tree_json(row.tree, params);
+            if (!replay.ok()) {
+              fmt::print(stderr, "revote: task {}, {}: {}\n", row.task_id, row.strategy, replay.status().message());
+              return 1;
+            }
+            const keytok::Vote& vote = replay->vote;
+            const bool correct = vote.answer && keytok::answer_matches(*task->second, *vote.answer);
+            Tally& t = tally[{row.strategy, keytok::combine_rule_name(rule), first, k, stop}];
+            ++t.rows;
+            t.correct += correct ? 1 : 0;
+            t.gained += correct && !row.correct ? 1 : 0;
+            t.lost += !correct && row.correct ? 1 : 0;
+            t.inexact += replay->exact ? 0 : 1;
+            t.tokens += replay->tokens;
+            if (rows_out.is_open()) {
+              rows_out << nlohmann::json{{"task", row.task_id}, {"strategy", row.strategy},
+                                         {"rule", keytok::combine_rule_name(rule)}, {"first", first},
+                                         {"max_paths", k}, {"stop_agree", stop},
+                                         {"answer", vote.answer ? nlohmann::json(*vote.answer) : nlohmann::json()},
+                                         {"correct", correct}, {"generated_tokens", replay->tokens},
+                                         {"exact", replay->exact}}
+                              .dump()
+                       << '\n';
+            }
+          }
         }
-        const bool correct = vote->answer && keytok::answer_matches(*task->second, *vote->answer);
-        Tally& t = tally[{row.strategy, keytok::combine_rule_name(rule), first}];
-        ++t.rows;
-        t.correct += correct ? 1 : 0;
-        t.gained += correct && !row.correct ? 1 : 0;
-        t.lost += !correct && row.correct ? 1 : 0;
-        t.tokens += tokens;
       }
     }
   }
-  fmt::print("{:<14} {:<9} {:>6} {:>5} {:>8} {:>9} {:>13} {:>10} {:>6} {:>5}\n", "strategy", "rule", "first",
-             "rows", "correct", "accuracy", "95% Wilson", "tokens/row", "gained", "lost");
+  fmt::print("{:<14} {:<9} {:>5} {:>5} {:>5} {:>5} {:>7} {:>8} {:>13} {:>10} {:>6} {:>5} {:>7}\n", "strategy",
+             "rule", "first", "paths", "stop", "rows", "correct", "accuracy", "95% Wilson", "tokens/row", "gained",
+             "lost", "inexact");
+  auto shown = [](int n) { return n > 0 ? std::to_string(n) : std::string("all"); };
   for (const auto& [key, t] : tally) {
-    const auto& [strategy, rule, first] = key;
+    const auto& [strategy, rule, first, k, stop] = key;
     const keytok::Interval w = keytok::wilson_interval(t.correct, t.rows);
-    fmt::print("{:<14} {:<9} {:>6} {:>5} {:>8} {:>8.1f}% {:>13} {:>10.1f} {:>6} {:>5}\n", strategy, rule,
-               first > 0 ? std::to_string(first) : "all", t.rows, t.correct, 100.0 * w.estimate,
-               fmt::format("{:.1f}-{:.1f}%", 100.0 * w.lo, 100.0 * w.hi), static_cast<double>(t.tokens) / t.rows,
-               t.gained, t.lost);
+    fmt::print("{:<14} {:<9} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7.1f}% {:>13} {:>10.1f} {:>6} {:>5} {:>7}\n", strategy,
+               rule, shown(first), shown(k), stop > 0 ? std::to_string(stop) : std::string("-"), t.rows, t.correct,
+               100.0 * w.estimate, fmt::format("{:.1f}-{:.1f}%", 100.0 * w.lo, 100.0 * w.hi),
+               static_cast<double>(t.tokens) / t.rows, t.gained, t.lost, t.inexact);
   }
   return 0;
 }

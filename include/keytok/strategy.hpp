@@ -135,6 +135,13 @@ struct StrategyParams {
   int max_tokens = 256;              // tokens per path at most, >= 1
   int budget_tokens = 0;             // generated tokens over all paths at most; 0 = unlimited
   CombineRule combine = CombineRule::majority;  // sc and branch; deepconf always votes weighted
+  /// sc and branch: > 0 = stop the run once this many finished, voting paths agree on an answer,
+  /// without a vote for the rest. The early stop of Adaptive-Consistency (arXiv 2305.11860) and
+  /// ESC (arXiv 2401.10480), for paths that decode side by side rather than one after another:
+  /// it saves the tails of the slower paths.
+  /// The paths still decoding close as "settled". 0 = off; at most N (sc:N) or max_paths
+  /// (branch).
+  int stop_agree = 0;
   BranchParams branch;
   DeepConfParams deepconf;
   CascadeParams cascade;
@@ -374,15 +381,43 @@ std::string generation_to_json(const GenerationResult& result, bool include_toke
 /// The search tree alone, compact, for voting again offline: {"paths": [...], "forks": [...]}
 /// with each path's parent, fork index, token counts, answer, stop reason, vote flag, mean
 /// logprob and confidence, and each fork's path, index, entropy, margin and alternatives'
-/// tokens, probabilities and paths (no text).
+/// tokens, pieces, probabilities and paths (no path text).
 std::string generation_tree_json(const GenerationResult& result);
 
-/// Votes again over a tree written by generation_tree_json (a bench row's "tree") under another
-/// rule, as the run itself would have. `first_paths` > 0 keeps only the paths numbered below it
-/// that started from the prompt (sc:N's first N samples: what sc:first_paths with the same seeds
-/// would vote; trees with forks are refused then). `tokens`, when given, receives the kept
-/// paths' own generated tokens. format_error when the text is not such a tree.
-Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule, int first_paths = 0,
-                              std::int64_t* tokens = nullptr);
+/// How many finished (stop_reason set), voting paths share the most common answer; 0 when none
+/// has an answer. What StrategyParams::stop_agree compares with.
+int largest_agreement(std::span<const PathResult> paths);
+
+/// What revote_tree_json votes with, and the tighter limits it replays the run under (0 = as
+/// run). The replay relies on every path decoding one token per step from the step it opened
+/// at, so that a path's token i was decoded at step i: true of sc and of branch run with
+/// max_live = max_paths, not of deepconf (its later traces start after the warm-up).
+struct RevoteParams {
+  CombineRule rule = CombineRule::majority;
+  /// > 0: only the first this many paths, all started from the prompt (sc:N's first N samples:
+  /// what sc:first_paths with the same seeds would vote); trees with forks are refused.
+  int first_paths = 0;
+  /// > 0: only the first this many paths opened (branch --max-paths), and of the forks only the
+  /// alternatives that opened one of them.
+  int max_paths = 0;
+  /// > 0: stop where this many finished voting paths first agreed (StrategyParams::stop_agree):
+  /// the paths still decoding then keep the tokens they held and do not vote; forks after that
+  /// step never happened.
+  int stop_agree = 0;
+};
+
+/// A replayed vote.
+struct Revote {
+  Vote vote;
+  std::int64_t tokens = 0;  // the kept paths' own generated tokens, up to the stop
+  /// false when a real run could have gone otherwise: a kept path was pruned while a dropped
+  /// one was decoding (pruning compares the live paths), or a path ran out of the token budget.
+  bool exact = true;
+};
+
+/// Votes again over a tree written by generation_tree_json (a bench row's "tree") under
+/// `params`, as a run under those limits would have. format_error when the text is not such a
+/// tree; invalid_argument for first_paths on a tree with forks.
+Result<Revote> revote_tree_json(std::string_view tree_json, const RevoteParams& params = {});
 
 }  // namespace keytok

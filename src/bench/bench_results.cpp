@@ -42,6 +42,7 @@ nlohmann::ordered_json strategy_json(const StrategyParams& p) {
                        {"max_decisions", p.cascade.max_decisions}}}};
   // Written only when on, so that files from before it existed still resume.
   if (p.branch.merge_after > 0) j["branch"]["merge_after"] = p.branch.merge_after;
+  if (p.stop_agree > 0) j["stop_agree"] = p.stop_agree;
   return j;
 }
 

@@ -2,7 +2,8 @@
 // distribution of the next token, the path keeps its top-1 token and forks new paths that take
 // the next alternatives (EAGer, arXiv 2510.11170, with a KV-cache fork instead of re-sending
 // the text). All live paths advance in one batched step; paths that trail the best live path's
-// mean logprob by more than a gap are pruned; the survivors are combined by --combine.
+// mean logprob by more than a gap are pruned; the survivors are combined by --combine; with
+// --stop-agree the run ends once enough finished paths agree.
 #include <algorithm>
 #include <cmath>
 
@@ -39,6 +40,7 @@ class BranchStrategy final : public Strategy {
       KEYTOK_RETURN_IF_ERROR(runner.step());
       prune(runner);
       merge(runner, out);
+      runner.settle_if_agreed();
     }
     runner.finalize(params_.combine);
     return out;

@@ -1,5 +1,6 @@
 // greedy, sample and self-consistency (arXiv 2203.11171): N paths that share the prompt's KV
-// (one prefill, N-1 forks), decoded together in one batch per step, then a vote.
+// (one prefill, N-1 forks), decoded together in one batch per step, then a vote (early, with
+// --stop-agree, once enough finished samples agree).
 #include "decode/path_runner.hpp"
 #include "decode/strategies.hpp"
 
@@ -33,6 +34,7 @@ class ParallelStrategy final : public Strategy {
         runner.append(l, runner.pick(l));
       }
       KEYTOK_RETURN_IF_ERROR(runner.step());
+      runner.settle_if_agreed();
     }
     runner.finalize(params_.combine);
     return out;

@@ -290,6 +290,12 @@ void PathRunner::finish_all(const std::string& reason, bool votes) {
   while (!live_.empty()) finish(static_cast<int>(live_.size()) - 1, reason, votes);
 }
 
+bool PathRunner::settle_if_agreed() {
+  if (params_.stop_agree <= 0 || live_.empty() || largest_agreement(out_.paths) < params_.stop_agree) return false;
+  finish_all("settled", /*votes=*/false);
+  return true;
+}
+
 std::int64_t PathRunner::budget_left() const {
   if (params_.budget_tokens <= 0) return INT64_MAX;
   return params_.budget_tokens - out_.cost.generated_tokens;

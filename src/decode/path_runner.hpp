@@ -78,6 +78,9 @@ class PathRunner {
   /// shift down by one.
   void finish(int l, const std::string& reason, bool votes = true);
   void finish_all(const std::string& reason, bool votes = true);
+  /// StrategyParams::stop_agree: once that many finished voting paths agree on an answer,
+  /// closes every live path ("settled", no vote). Returns whether it did.
+  bool settle_if_agreed();
 
   /// Closes the prompt holder (call once no more paths will start from the prompt).
   void close_prompt();

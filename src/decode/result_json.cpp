@@ -27,12 +27,10 @@ json path_core_json(const PathResult& p) {
           {"votes", p.votes}};
 }
 
-json fork_json(const ForkPoint& f, bool with_pieces) {
+json fork_json(const ForkPoint& f) {
   json alts = json::array();
   for (const ForkAlternative& a : f.alternatives) {
-    json alt = {{"token", a.id}, {"prob", a.prob}, {"path", a.path}};
-    if (with_pieces) alt["piece"] = a.piece;
-    alts.push_back(std::move(alt));
+    alts.push_back({{"token", a.id}, {"prob", a.prob}, {"path", a.path}, {"piece", a.piece}});
   }
   return {{"path", f.path}, {"index", f.index}, {"entropy", f.entropy}, {"margin", f.margin},
           {"alternatives", std::move(alts)}};
@@ -71,7 +69,7 @@ std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
   json paths = json::array();
   for (const PathResult& p : r.paths) paths.push_back(path_json(p, include_tokens));
   json forks = json::array();
-  for (const ForkPoint& f : r.forks) forks.push_back(fork_json(f, /*with_pieces=*/true));
+  for (const ForkPoint& f : r.forks) forks.push_back(fork_json(f));
   json tallies = json::array();
   for (const VoteTally& t : r.vote.tallies) {
     tallies.push_back({{"answer", t.answer}, {"count", t.count}, {"weight", t.weight}});
@@ -109,59 +107,11 @@ std::string generation_to_json(const GenerationResult& r, bool include_tokens) {
   return dump(j);
 }
 
-Result<Vote> revote_tree_json(std::string_view tree_json, CombineRule rule, int first_paths, std::int64_t* tokens) {
-  const json j = json::parse(tree_json, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("paths") || !j["paths"].is_array()) {
-    return Status::format_error("not a search tree: expected an object with \"paths\" and \"forks\"");
-  }
-  std::vector<PathResult> paths;
-  std::vector<ForkPoint> forks;
-  std::vector<std::int64_t> own;
-  try {
-    for (const json& p : j.at("paths")) {
-      PathResult r;
-      r.id = p.at("id").get<int>();
-      r.parent = p.at("parent").get<int>();
-      r.fork_index = p.at("fork_index").get<int>();
-      if (!p.at("answer").is_null()) r.answer = p.at("answer").get<std::string>();
-      r.votes = p.at("votes").get<bool>();
-      r.mean_logprob = p.at("mean_logprob").get<double>();
-      r.confidence = p.at("confidence").get<double>();
-      own.push_back(p.at("n_own_tokens").get<std::int64_t>());
-      if (r.id != static_cast<int>(paths.size()) || r.parent >= r.id) {
-        return Status::format_error("not a search tree: path ids must run 0, 1, ... with each parent before its child");
-      }
-      paths.push_back(std::move(r));
-    }
-    for (const json& f : j.value("forks", json::array())) {
-      ForkPoint fp{.path = f.at("path").get<int>(), .index = f.at("index").get<int>()};
-      for (const json& a : f.at("alternatives")) {
-        fp.alternatives.push_back({.prob = a.at("prob").get<float>(), .path = a.at("path").get<int>()});
-      }
-      forks.push_back(std::move(fp));
-    }
-  } catch (const json::exception& e) {
-    return Status::format_error(std::string("not a search tree: ") + e.what());
-  }
-  if (first_paths > 0) {
-    if (!forks.empty()) return Status::invalid_argument("a tree with forks has no first N independent samples");
-    if (static_cast<std::size_t>(first_paths) < paths.size()) {
-      paths.resize(static_cast<std::size_t>(first_paths));
-      own.resize(static_cast<std::size_t>(first_paths));
-    }
-  }
-  if (tokens != nullptr) {
-    *tokens = 0;
-    for (const std::int64_t n : own) *tokens += n;
-  }
-  return combine_ballots(ballots_for(paths, forks, rule), rule);
-}
-
 std::string generation_tree_json(const GenerationResult& r) {
   json paths = json::array();
   for (const PathResult& p : r.paths) paths.push_back(path_core_json(p));
   json forks = json::array();
-  for (const ForkPoint& f : r.forks) forks.push_back(fork_json(f, /*with_pieces=*/false));
+  for (const ForkPoint& f : r.forks) forks.push_back(fork_json(f));
   return dump({{"paths", std::move(paths)}, {"forks", std::move(forks)}});
 }
 

@@ -77,6 +77,15 @@ Status StrategyParams::validate() const {
                                     " (one token for each of the " + std::to_string(min_budget_tokens()) +
                                     " starting paths); raise --budget");
   }
+  if (stop_agree < 0) return Status::invalid_argument(who + "stop-agree must be >= 0 (0 = off)");
+  // More agreeing paths than the run can have would silently never stop it.
+  const int most_paths = kind == StrategyKind::self_consistency ? n
+                         : kind == StrategyKind::branch       ? branch.max_paths
+                                                              : 0;
+  if (most_paths > 0 && stop_agree > most_paths) {
+    return Status::invalid_argument(who + "stop-agree " + std::to_string(stop_agree) + " can never be met by at most " +
+                                    std::to_string(most_paths) + " paths; lower it (0 = off)");
+  }
   if (kind != StrategyKind::greedy && kind != StrategyKind::branch && kind != StrategyKind::cascade) {
     Status s = sampling.validate();
     if (!s.ok()) return Status::invalid_argument(who + s.message());

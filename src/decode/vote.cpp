@@ -83,6 +83,18 @@ std::vector<Ballot> ballots_for(std::span<const PathResult> paths, std::span<con
   return ballots;
 }
 
+int largest_agreement(std::span<const PathResult> paths) {
+  std::vector<VoteTally> tallies;
+  int most = 0;
+  for (const PathResult& p : paths) {
+    if (p.stop_reason.empty() || !p.votes || !p.answer) continue;
+    auto it = std::find_if(tallies.begin(), tallies.end(), [&](const VoteTally& t) { return t.answer == *p.answer; });
+    if (it == tallies.end()) it = tallies.insert(tallies.end(), VoteTally{.answer = *p.answer});
+    most = std::max(most, ++it->count);
+  }
+  return most;
+}
+
 std::vector<double> tree_weights(std::span<const PathResult> paths, std::span<const ForkPoint> forks) {
   std::vector<double> w(paths.size(), 0.0);
   for (const PathResult& p : paths) {

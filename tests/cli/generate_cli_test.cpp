@@ -61,6 +61,15 @@ TEST(CliGenerate, BudgetBelowOneAnswer) {
                          "keytok generate: error: strategy greedy: the budget must be >= 0 (0 = unlimited)\n"));
 }
 
+TEST(CliGenerate, StopAgreeBeyondThePathsOrNegative) {
+  REQUIRE_MODEL(model);
+  EXPECT_TRUE(exits_with(run_keytok({"generate", "-m", model, "-p", "hi", "-s", "sc:4", "--stop-agree", "5"}), 1,
+                         "keytok generate: error: strategy sc:4: stop-agree 5 can never be met by at most 4 paths; "
+                         "lower it (0 = off)\n"));
+  EXPECT_TRUE(exits_with(run_keytok({"generate", "-m", model, "-p", "hi", "-s", "branch", "--stop-agree", "-1"}),
+                         105, "--stop-agree: must be >= 0 (got -1)"));
+}
+
 TEST(CliGenerate, PromptLongerThanContext) {
   REQUIRE_MODEL(model);
   std::string prompt;

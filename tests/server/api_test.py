@@ -475,9 +475,9 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(status, 400)
         self.assertEqual(body["error"], {
             "message": 'unknown keytok option "beam-width"; known: strategy, budget, alternatives, min-alt-prob, '
-                       "max-live, max-paths, min-fork-distance, prune-gap, merge-after, warmup, window, keep-percent, "
-                       "consensus, combine, match, key-rule, entropy-threshold, margin-threshold, rollback, check-every, "
-                       "max-decisions, annotate, tree",
+                       "max-live, max-paths, min-fork-distance, prune-gap, merge-after, stop-agree, warmup, window, "
+                       "keep-percent, consensus, combine, match, key-rule, entropy-threshold, margin-threshold, "
+                       "rollback, check-every, max-decisions, annotate, tree",
             "type": "invalid_request_error", "param": "keytok.beam-width", "code": None})
 
     def test_keytok_strategy_with_n_is_400(self):

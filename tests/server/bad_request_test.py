@@ -17,8 +17,8 @@ CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
 MESSAGES = [{"role": "user", "content": "hi"}]
 KNOWN_KEYTOK = ("strategy, budget, alternatives, min-alt-prob, max-live, max-paths, min-fork-distance, prune-gap, "
-                "merge-after, warmup, window, keep-percent, consensus, combine, match, key-rule, entropy-threshold, "
-                "margin-threshold, rollback, check-every, max-decisions, annotate, tree")
+                "merge-after, stop-agree, warmup, window, keep-percent, consensus, combine, match, key-rule, "
+                "entropy-threshold, margin-threshold, rollback, check-every, max-decisions, annotate, tree")
 
 
 def chat(**fields):

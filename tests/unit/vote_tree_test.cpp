@@ -116,28 +116,34 @@ TEST(VoteTree, RevotingATreeCastsTheRunsVoteAndSubsetsOfSamples) {
   const IssueTree t;
   g.paths = t.paths;
   g.forks = t.forks;
-  for (PathResult& p : g.paths) p.tokens.assign(static_cast<std::size_t>(p.fork_index + 10), 0);
+  for (PathResult& p : g.paths) {
+    p.tokens.assign(static_cast<std::size_t>(p.fork_index + 10), 0);
+    p.stop_reason = "eog";
+  }
   const std::string tree = generation_tree_json(g);
-  EXPECT_EQ(revote_tree_json(tree, CombineRule::majority).value().answer, "14");
-  EXPECT_EQ(revote_tree_json(tree, CombineRule::tree).value().answer, "140");
-  EXPECT_EQ(revote_tree_json(tree, CombineRule::root).value().answer, "140");
-  std::int64_t tokens = 0;
-  ASSERT_TRUE(revote_tree_json(tree, CombineRule::tree, 0, &tokens).ok());
-  EXPECT_EQ(tokens, 40);  // ten own tokens a path
+  auto vote = [&](const std::string& text, RevoteParams params) { return revote_tree_json(text, params); };
+  EXPECT_EQ(vote(tree, {.rule = CombineRule::majority}).value().vote.answer, "14");
+  EXPECT_EQ(vote(tree, {.rule = CombineRule::tree}).value().vote.answer, "140");
+  EXPECT_EQ(vote(tree, {.rule = CombineRule::root}).value().vote.answer, "140");
+  const Revote all = vote(tree, {.rule = CombineRule::tree}).value();
+  EXPECT_EQ(all.tokens, 40);  // ten own tokens a path
+  EXPECT_TRUE(all.exact);
   // A tree with forks has no first N samples.
-  EXPECT_EQ(revote_tree_json(tree, CombineRule::majority, 2).status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(vote(tree, {.first_paths = 2}).status().code(), StatusCode::invalid_argument);
   // sc:4 as four samples from the prompt: its first two vote 1 and 2, the tie goes to the first.
   GenerationResult sc;
   sc.paths = {path(0, -1, 0, "1"), path(1, -1, 0, "2"), path(2, -1, 0, "2"), path(3, -1, 0, "2")};
-  for (PathResult& p : sc.paths) p.tokens.assign(5, 0);
+  for (PathResult& p : sc.paths) {
+    p.tokens.assign(5, 0);
+    p.stop_reason = "eog";
+  }
   const std::string sc_tree = generation_tree_json(sc);
-  EXPECT_EQ(revote_tree_json(sc_tree, CombineRule::majority).value().answer, "2");
-  const Vote two = revote_tree_json(sc_tree, CombineRule::majority, 2, &tokens).value();
-  EXPECT_EQ(two.answer, "1");
-  EXPECT_EQ(tokens, 10);
-  EXPECT_EQ(revote_tree_json("[1,2]", CombineRule::majority).status().code(), StatusCode::format_error);
-  EXPECT_EQ(revote_tree_json(R"({"paths":[{"id":3}]})", CombineRule::majority).status().code(),
-            StatusCode::format_error);
+  EXPECT_EQ(vote(sc_tree, {}).value().vote.answer, "2");
+  const Revote two = vote(sc_tree, {.first_paths = 2}).value();
+  EXPECT_EQ(two.vote.answer, "1");
+  EXPECT_EQ(two.tokens, 10);
+  EXPECT_EQ(revote_tree_json("[1,2]").status().code(), StatusCode::format_error);
+  EXPECT_EQ(revote_tree_json(R"({"paths":[{"id":3}]})").status().code(), StatusCode::format_error);
 }
 
 TEST(VoteTree, RuleNamesParse) {

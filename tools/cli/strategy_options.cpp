@@ -33,6 +33,9 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
                   "branch: close a path once its last N tokens repeat its parent's (it rejoined the parent's "
                   "text; 0 = off)")
       ->capture_default_str()->check(at_least(0));
+  cmd->add_option("--stop-agree", p.stop_agree,
+                  "sc and branch: stop once N finished paths agree on an answer; the rest do not vote (0 = off)")
+      ->capture_default_str()->check(at_least(0));
   cmd->add_option("--warmup", p.deepconf.warmup, "deepconf: warm-up traces (0 = ceil(N/2))")
       ->capture_default_str();
   cmd->add_option("--window", p.deepconf.window, "deepconf: confidence window in tokens")->capture_default_str();

@@ -19,9 +19,9 @@ ApiError bad(std::string param, std::string message) {
 }
 
 // The keytok object's keys: the CLI's option names (keytok generate --help).
-constexpr std::array<std::string_view, 23> kKeytokKeys = {
-    "strategy", "budget",   "alternatives", "min-alt-prob", "max-live",         "max-paths",
-    "min-fork-distance", "prune-gap", "merge-after", "warmup", "window", "keep-percent", "consensus", "combine",
+constexpr std::array<std::string_view, 24> kKeytokKeys = {
+    "strategy", "budget", "alternatives", "min-alt-prob", "max-live", "max-paths", "min-fork-distance",
+    "prune-gap", "merge-after", "stop-agree", "warmup", "window", "keep-percent", "consensus", "combine",
     "match", "key-rule", "entropy-threshold", "margin-threshold", "rollback", "check-every",
     "max-decisions", "annotate", "tree"};
 
@@ -147,6 +147,7 @@ std::optional<ApiError> parse_keytok(const json& k, ServeRequest& r) {
   if (auto v = rd.integer("min-fork-distance", 0, 1'000'000)) p.branch.min_fork_distance = static_cast<int>(*v);
   if (auto v = rd.number("prune-gap", -1e9, 1e9)) p.branch.prune_gap_nats = static_cast<float>(*v);
   if (auto v = rd.integer("merge-after", 0, 1'000'000)) p.branch.merge_after = static_cast<int>(*v);
+  if (auto v = rd.integer("stop-agree", 0, kMaxSequences)) p.stop_agree = static_cast<int>(*v);
   if (auto v = rd.integer("warmup", 0, kMaxSequences)) p.deepconf.warmup = static_cast<int>(*v);
   if (auto v = rd.integer("window", 1, 1'000'000)) p.deepconf.window = static_cast<int>(*v);
   if (auto v = rd.number("keep-percent", 0.0, 100.0, true)) p.deepconf.keep_percent = static_cast<float>(*v);
