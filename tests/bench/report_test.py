@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""The offline analysis tools of issue 13 on hand-made results files whose every figure is worked
+out below: `revote` (re-votes, first-N subsets, early-stop replays, --rows), bench/budget_report.py
+and bench/tree_report.py. REVOTE names the revote binary."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REVOTE = os.environ.get("REVOTE", os.path.join(ROOT, "build", "bin", "revote"))
+
+
+def path(pid, answer, n_tokens, parent=-1, fork_index=0, reason="eog", votes=True):
+    return {"id": pid, "parent": parent, "fork_index": fork_index, "n_tokens": n_tokens,
+            "n_own_tokens": n_tokens - fork_index, "mean_logprob": -0.1, "confidence": 0.9, "answer": answer,
+            "stop_reason": reason, "votes": votes}
+
+
+def row(task, strategy, correct, answer, expected, tokens, tree=None, wall_ms=1000.0):
+    r = {"task": task, "strategy": strategy, "correct": correct, "answer": answer, "expected": expected,
+         "generated_tokens": tokens, "prompt_tokens": 5, "decode_calls": 10, "peak_live": 1, "forks": 0,
+         "paths": len(tree["paths"]) if tree else 1, "wall_ms": wall_ms}
+    if tree:
+        r["tree"] = tree
+    return r
+
+
+# sc:4 on three tasks (answers 1, 2, 3). Each path ends with "eog", so it finished at the step
+# equal to its length.
+#  t1: answers 1 2 1 1, lengths 10 5 20 30: majority 1 (right). Two agree at step 20 (paths 0, 2):
+#      path 3 is cut to 21 tokens: 10 + 5 + 20 + 21 = 56. First two: 1 and 2, a tie to the first (1).
+#  t2: answers 3 2 2 3, lengths 8 9 12 40: 3 and 2 tie, 3 was first (wrong). Two agree on 2 at
+#      step 12, path 3 cut to 13: 8 + 9 + 12 + 13 = 42, vote 2 (right). First two: 3 (wrong).
+#  t3: answers 3 3 - 4, lengths 6 7 8 9: majority 3 (right). Two agree at step 7: paths 2 and 3
+#      cut to 8: 6 + 7 + 8 + 8 = 29. First two: 3 (right), 13 tokens.
+SC = [("t1", ["1", "2", "1", "1"], [10, 5, 20, 30], True, "1"),
+      ("t2", ["3", "2", "2", "3"], [8, 9, 12, 40], False, "3"),
+      ("t3", ["3", "3", None, "4"], [6, 7, 8, 9], True, "3")]
+EXPECTED = {"t1": "1", "t2": "2", "t3": "3"}
+
+
+class Reports(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        d = self.dir.name
+        self.tasks = os.path.join(d, "tasks.jsonl")
+        with open(self.tasks, "w") as f:
+            f.write(json.dumps({"format": "keytok-tasks", "version": 1, "count": 3}) + "\n")
+            for t, a in EXPECTED.items():
+                f.write(json.dumps({"id": t, "prompt": f"say {a}", "answer": a, "match": "exact"}) + "\n")
+        header = json.dumps({"format": "keytok-bench", "version": 1, "model": "M"}) + "\n"
+        self.sc = os.path.join(d, "sc.jsonl")
+        with open(self.sc, "w") as f:
+            f.write(header)
+            for t, answers, lengths, correct, voted in SC:
+                tree = {"paths": [path(i, a, n) for i, (a, n) in enumerate(zip(answers, lengths))], "forks": []}
+                f.write(json.dumps(row(t, "sc:4", correct, voted, EXPECTED[t], sum(lengths), tree, 4000.0)) + "\n")
+        self.greedy = os.path.join(d, "greedy.jsonl")
+        with open(self.greedy, "w") as f:
+            f.write(header)
+            for t, right in (("t1", True), ("t2", False), ("t3", False)):
+                f.write(json.dumps(row(t, "greedy", right, EXPECTED[t] if right else "9", EXPECTED[t], 10)) + "\n")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def run_tool(self, args):
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_revote_replays_subsets_and_early_stops(self):
+        rows = os.path.join(self.dir.name, "rows.jsonl")
+        out = self.run_tool([REVOTE, self.tasks, self.sc, "--rules", "majority", "--first", "2",
+                             "--stop-agree", "2", "--rows", rows])
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["strategy", "rule", "first", "paths", "stop", "rows", "correct",
+                                            "accuracy", "95%", "Wilson", "tokens/row", "gained", "lost", "inexact"])
+        # (first, stop): correct, tokens per row, gained, lost. 2/3 and 3/3 with their Wilson intervals.
+        self.assertEqual([line.split() for line in lines[1:]], [
+            ["sc:4", "majority", "all", "all", "-", "3", "2", "66.7%", "20.8-93.9%", "54.7", "0", "0", "0"],
+            ["sc:4", "majority", "all", "all", "2", "3", "3", "100.0%", "43.9-100.0%", "42.3", "1", "0", "0"],
+            ["sc:4", "majority", "2", "all", "-", "3", "2", "66.7%", "20.8-93.9%", "15.0", "0", "0", "0"],
+            ["sc:4", "majority", "2", "all", "2", "3", "2", "66.7%", "20.8-93.9%", "15.0", "0", "0", "0"]])
+        with open(rows) as f:
+            got = [json.loads(line) for line in f]
+        stopped = {r["task"]: (r["answer"], r["correct"], r["generated_tokens"], r["exact"])
+                   for r in got if r["first"] == 0 and r["stop_agree"] == 2}
+        self.assertEqual(stopped, {"t1": ("1", True, 56, True), "t2": ("2", True, 42, True),
+                                   "t3": ("3", True, 29, True)})
+        self.assertEqual(len(got), 12)
+
+    def test_budget_report_pairs_runs_and_replays(self):
+        rows = os.path.join(self.dir.name, "rows.jsonl")
+        self.run_tool([REVOTE, self.tasks, self.sc, "--rules", "majority", "--first", "2", "--rows", rows])
+        svg = os.path.join(self.dir.name, "plot.svg")
+        out = self.run_tool([sys.executable, os.path.join(ROOT, "bench", "budget_report.py"),
+                             f"greedy={self.greedy}", f"sc:4={self.sc}", f"sc:2={rows}#strategy=sc:4,first=2",
+                             "--ref", "greedy", "--tokens-of", "sc:4", "--svg", svg])
+        self.assertEqual(out.splitlines(), [
+            "3 problems in every run", "",
+            "| run | n | correct | accuracy [95% Wilson] | tokens/problem | tokens vs sc:4 | s/problem |"
+            " vs greedy (+gain/-loss, McNemar p) |",
+            "|---|---|---|---|---|---|---|---|",
+            "| greedy | 3 | 1 | 33.3% [6.1, 79.2] | 10 | 0.18 | 1.0 | - |",
+            "| sc:4 | 3 | 2 | 66.7% [20.8, 93.9] | 55 | 1.00 | 4.0 | +1/-0, p=1.000 |",
+            "| sc:2 | 3 | 2 | 66.7% [20.8, 93.9] | 15 | 0.27 | - | +1/-0, p=1.000 |"])
+        with open(svg) as f:
+            plot = f.read()
+        self.assertTrue(plot.startswith("<svg"))
+        self.assertEqual(plot.count("<circle"), 3)
+
+    def test_budget_report_refuses_a_selection_that_matches_nothing(self):
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "budget_report.py"),
+                            f"x={self.sc}#strategy=sc:9"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, f"budget_report: no rows in {self.sc} match {{'strategy': 'sc:9'}}\n")
+
+    def test_tree_report_says_where_the_tokens_go(self):
+        # Root (20 tokens, answer 1, right) forks at 2 ("\n", child 1: 18 own tokens, answer 2) and
+        # at 10 (" 7", child 2: merged after 5 own tokens, no vote). The vote kept 1.
+        tree = {"paths": [path(0, "1", 20), path(1, "2", 20, parent=0, fork_index=2),
+                          path(2, None, 15, parent=0, fork_index=10, reason="merged", votes=False)],
+                "forks": [{"path": 0, "index": 2, "entropy": 1.0, "margin": 0.1,
+                           "alternatives": [{"token": 5, "prob": 0.6, "path": 0, "piece": "The"},
+                                            {"token": 6, "prob": 0.3, "path": 1, "piece": "\n"}]},
+                          {"path": 0, "index": 10, "entropy": 1.0, "margin": 0.1,
+                           "alternatives": [{"token": 7, "prob": 0.6, "path": 0, "piece": " 8"},
+                                            {"token": 8, "prob": 0.3, "path": 2, "piece": " 7"}]}]}
+        branch = os.path.join(self.dir.name, "branch.jsonl")
+        with open(branch, "w") as f:
+            f.write(json.dumps({"format": "keytok-bench", "version": 1, "model": "M"}) + "\n")
+            f.write(json.dumps(row("t1", "branch", True, "1", "1", 43, tree)) + "\n")
+        out = self.run_tool([sys.executable, os.path.join(ROOT, "bench", "tree_report.py"), branch])
+        self.assertEqual(out.splitlines(), [
+            f"## {branch}: 1 rows with a tree", "",
+            "- paths per problem: mean 3.00; forks taken per problem: mean 2.00",
+            "- tokens: 43 per problem, of which the greedy path 20 and the children 23 (53%)",
+            "- where forks fall, as a share of the greedy path's length (quartiles): 0.10, 0.50; in its first 10%: "
+            "0 of 2",
+            "- the alternative taken at a fork: line break or space 1 (50%), digit 1 (50%)",
+            "- how children end: eog 1, merged 1 (of 2)",
+            "- voting children with an answer: 0 repeat their parent's answer, 1 differ (right where the parent "
+            "was wrong: 0; wrong where it was right: 1)",
+            "- the vote against the greedy path's answer: 0 wrong to right, 0 right to wrong", ""])
+
+
+if __name__ == "__main__":
+    unittest.main()
