@@ -12,12 +12,11 @@ problems present in every run are compared. Rows from revote have no wall time (
         'sc:4=rows.jsonl#strategy=sc:8,rule=majority,first=4' --ref greedy --ref sc:8 --svg plot.svg
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cascade_report import mcnemar, wilson  # noqa: E402
+from cascade_report import mcnemar, task_rows, wilson  # noqa: E402
 
 REPLAY_KEYS = ("first", "max_paths", "stop_agree")
 
@@ -39,28 +38,20 @@ def parse_run(item):
 def load(path, want):
     """Rows by task: bench rows as they are, revote rows that match `want`."""
     rows = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                j = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            if "task" not in j:
+    for j in task_rows(path):
+        if "rule" in j and "first" in j:  # a revote row
+            fields = {k: str(j[k]) for k in ("strategy", "rule", *REPLAY_KEYS)}
+            if any(fields.get(k) != v for k, v in want.items()):
                 continue
-            replay = "rule" in j and "first" in j
-            if replay:
-                fields = {k: str(j[k]) for k in ("strategy", "rule", *REPLAY_KEYS)}
-                if any(fields.get(k) != v for k, v in want.items()):
-                    continue
-                if any(k not in want and fields[k] != "0" for k in REPLAY_KEYS):
-                    continue
-                if "rule" not in want and fields["rule"] != "majority":
-                    continue
-            elif "strategy" in want and j.get("strategy") != want["strategy"]:
+            if any(k not in want and fields[k] != "0" for k in REPLAY_KEYS):
                 continue
-            if j["task"] in rows:
-                sys.exit(f"budget_report: {path} holds task {j['task']} twice for '{want}'; narrow the selection")
-            rows[j["task"]] = j
+            if "rule" not in want and fields["rule"] != "majority":
+                continue
+        elif "strategy" in want and j.get("strategy") != want["strategy"]:
+            continue
+        if j["task"] in rows:
+            sys.exit(f"budget_report: {path} holds task {j['task']} twice for '{want}'; narrow the selection")
+        rows[j["task"]] = j
     if not rows:
         sys.exit(f"budget_report: no rows in {path} match {want or 'anything'}")
     return rows

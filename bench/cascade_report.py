@@ -15,8 +15,8 @@ import json
 import math
 
 
-def load(path):
-    rows = {}
+def task_rows(path):
+    """The JSON lines of a results file that are task rows (header and a line cut by a kill left out)."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             try:
@@ -24,8 +24,11 @@ def load(path):
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
             if "task" in j:
-                rows[j["task"]] = j
-    return rows
+                yield j
+
+
+def load(path):
+    return {j["task"]: j for j in task_rows(path)}
 
 
 def wilson(k, n, z=1.959963984540054):
