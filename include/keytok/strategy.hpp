@@ -88,11 +88,11 @@ struct BranchParams {
   float prune_gap_nats = 1.0f;       // close a path whose mean logprob trails the best live
                                      // path's by more than this; <= 0 disables pruning
   int prune_min_tokens = 8;          // tokens a path must hold past its fork before it can be pruned
-  /// > 0: close a path ("merged", no vote) once its last this many tokens equal a run of its
-  /// parent's tokens after the fork, up to 2 positions earlier or later: the alternative it took
-  /// changed only the wording ("The" for "the", a line break) and it has rejoined the parent's
-  /// text, so decoding it further repeats the parent (issue 13: children re-generating long
-  /// tails). 0 = off.
+  /// > 0: close a child ("merged", no vote) once the last this many tokens of it or of its
+  /// parent, past the fork, occur anywhere in the other's tokens past the fork: the alternative
+  /// it took changed only the wording ("find" for "determine", a line break) and it has rejoined
+  /// the parent's text, so decoding it further repeats the parent (issue 13: children
+  /// re-generating long tails). 0 = off.
   int merge_after = 0;
 };
 

@@ -2,6 +2,8 @@
 // whose logits are chosen so that each rule fires where the test says, and nowhere else.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "keytok/strategy.hpp"
 #include "unit/scripted_target.hpp"
 
@@ -251,6 +253,48 @@ TEST(Branch, APathThatRejoinsItsParentsTextMerges) {
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->paths[1].stop_reason, "eog");
   EXPECT_TRUE(r->paths[1].votes);
+}
+
+// A fork at the first token into text that comes back to the parent's far from the ±2 positions
+// of a reworded token: after 'a' the parent writes kSentence; after 'b' the child either first
+// writes five fillers ('b' again) and then kSentence (verbose: behind the parent) or skips the
+// sentence's first three tokens (concise: ahead of it). Every three consecutive tokens of
+// kSentence are unique, so a match of three says where the texts rejoined.
+const std::vector<token_id> kSentence = {2, 3, 4, 5, 6, 2, 4, 6, 3, 5, 2, 5, 3, 6, 4, 2, 6, 5, 4, 3};
+
+std::vector<float> rejoining(const std::vector<token_id>& g, bool verbose) {
+  if (g.empty()) return fork_once(g);
+  std::size_t i = g.size() - 1;  // the sentence's index for the parent
+  if (g[0] == 1) {
+    if (verbose && g.size() < 6) return peaked(1);
+    i = verbose ? g.size() - 6 : g.size() + 2;
+  }
+  return i < kSentence.size() ? peaked(kSentence[i]) : peaked(kEog);
+}
+
+TEST(Branch, AChildThatRejoinsItsParentsTextEarlierOrLaterMerges) {
+  std::vector<std::vector<token_id>> windows;
+  for (std::size_t i = 0; i + 3 <= kSentence.size(); ++i) windows.emplace_back(kSentence.begin() + i, kSentence.begin() + i + 3);
+  std::sort(windows.begin(), windows.end());
+  ASSERT_EQ(std::unique(windows.begin(), windows.end()), windows.end());
+  for (const bool verbose : {true, false}) {
+    SCOPED_TRACE(verbose ? "behind the parent" : "ahead of the parent");
+    ScriptedTarget target([verbose](const std::vector<token_id>& g) { return rejoining(g, verbose); });
+    auto r = run("branch", target, [](StrategyParams& p) {
+      fork_params(p);
+      p.branch.max_paths = 2;
+      p.branch.max_live = 2;
+      p.branch.merge_after = 3;
+    });
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_EQ(r->paths.size(), 2u);
+    EXPECT_EQ(r->paths[0].tokens.size(), kSentence.size() + 1);
+    EXPECT_EQ(r->paths[1].stop_reason, "merged");
+    // Behind: 'b', five fillers, then the sentence's first three tokens, found in the parent's
+    // text. Ahead: 'b' and sentence tokens 3..8, which hold the parent's last three (4..6).
+    EXPECT_EQ(r->paths[1].tokens.size(), verbose ? 9u : 7u);
+    EXPECT_EQ(target.open_sequences(), 0);
+  }
 }
 
 TEST(PathRunner, AFullKvPoolEndsThePendingPaths) {

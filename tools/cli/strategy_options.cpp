@@ -30,8 +30,8 @@ void add_strategy_options(CLI::App* cmd, StrategyOptions& o) {
                   "branch: prune paths whose mean logprob trails the best by more (nats; <= 0 off)")
       ->capture_default_str();
   cmd->add_option("--merge-after", p.branch.merge_after,
-                  "branch: close a path once its last N tokens repeat its parent's (it rejoined the parent's "
-                  "text; 0 = off)")
+                  "branch: close a child once N tokens in a row of it and of its parent past the fork match "
+                  "(it rejoined the parent's text; 0 = off)")
       ->capture_default_str()->check(at_least(0));
   cmd->add_option("--stop-agree", p.stop_agree,
                   "sc and branch: stop once N finished paths agree on an answer; the rest do not vote (0 = off)")
