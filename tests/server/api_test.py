@@ -480,6 +480,14 @@ class ApiTest(unittest.TestCase):
                        "rollback, check-every, max-decisions, annotate, tree",
             "type": "invalid_request_error", "param": "keytok.beam-width", "code": None})
 
+    def test_keytok_stop_agree_reaches_the_strategy(self):
+        status, body = self.srv.post_json("/v1/chat/completions",
+                                          {"messages": CHAT_QUESTION, "keytok": {"strategy": "sc:4", "stop-agree": 5}})
+        self.assertEqual(status, 400)
+        self.assertEqual(body["error"], {
+            "message": "strategy sc:4: stop-agree 5 can never be met by at most 4 paths; lower it (0 = off)",
+            "type": "invalid_request_error", "param": "keytok", "code": None})
+
     def test_keytok_strategy_with_n_is_400(self):
         status, body = self.srv.post_json("/v1/completions", {"prompt": "x", "n": 2, "keytok": {"strategy": "sc:2"}})
         self.assertEqual(status, 400)
