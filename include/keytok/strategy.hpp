@@ -135,12 +135,11 @@ struct StrategyParams {
   int max_tokens = 256;              // tokens per path at most, >= 1
   int budget_tokens = 0;             // generated tokens over all paths at most; 0 = unlimited
   CombineRule combine = CombineRule::majority;  // sc and branch; deepconf always votes weighted
-  /// sc and branch: > 0 = stop the run once this many finished, voting paths agree on an answer,
-  /// without a vote for the rest. The early stop of Adaptive-Consistency (arXiv 2305.11860) and
-  /// ESC (arXiv 2401.10480), for paths that decode side by side rather than one after another:
-  /// it saves the tails of the slower paths.
-  /// The paths still decoding close as "settled". 0 = off; at most N (sc:N) or max_paths
-  /// (branch).
+  /// sc and branch: > 0 = stop the run once this many finished, voting paths agree on an answer;
+  /// the paths still decoding close as "settled", without a vote. The early stop of
+  /// Adaptive-Consistency (arXiv 2305.11860) and ESC (arXiv 2401.10480), for paths that decode
+  /// side by side rather than one after another: it saves the tails of the slower paths.
+  /// 0 = off; at most N (sc:N) or max_paths (branch).
   int stop_agree = 0;
   BranchParams branch;
   DeepConfParams deepconf;
@@ -411,7 +410,8 @@ struct Revote {
   Vote vote;
   std::int64_t tokens = 0;  // the kept paths' own generated tokens, up to the stop
   /// false when a real run could have gone otherwise: a kept path was pruned while a dropped
-  /// one was decoding (pruning compares the live paths), or a path ran out of the token budget.
+  /// one was decoding (pruning compares the live paths), or paths were dropped from a run that
+  /// ran into its token budget.
   bool exact = true;
 };
 
