@@ -170,6 +170,10 @@ int main(int argc, char** argv) {
       }
     }
   }
+  if (rows_out.is_open() && !rows_out.flush()) {
+    fmt::print(stderr, "revote: writing {} failed (disk full?)\n", rows_path);
+    return 1;
+  }
   fmt::print("{:<14} {:<9} {:>5} {:>5} {:>5} {:>5} {:>7} {:>8} {:>13} {:>10} {:>6} {:>5} {:>7}\n", "strategy",
              "rule", "first", "paths", "stop", "rows", "correct", "accuracy", "95% Wilson", "tokens/row", "gained",
              "lost", "inexact");
