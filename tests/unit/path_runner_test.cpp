@@ -221,16 +221,19 @@ std::vector<float> reworded(const std::vector<token_id>& g, bool late) {
   return peaked(i < 0 ? 4 : 2 + i % 3);
 }
 
+// One fork into two paths, a child merging after three tokens that repeat its parent's.
+void two_paths_merging_after_3(StrategyParams& p) {
+  fork_params(p);
+  p.branch.max_paths = 2;
+  p.branch.max_live = 2;
+  p.branch.merge_after = 3;
+}
+
 TEST(Branch, APathThatRejoinsItsParentsTextMerges) {
   for (const bool late : {false, true}) {
     SCOPED_TRACE(late ? "rejoins a position later" : "rejoins in step");
     ScriptedTarget target([late](const std::vector<token_id>& g) { return reworded(g, late); });
-    auto r = run("branch", target, [](StrategyParams& p) {
-      fork_params(p);
-      p.branch.max_paths = 2;
-      p.branch.max_live = 2;
-      p.branch.merge_after = 3;
-    });
+    auto r = run("branch", target, two_paths_merging_after_3);
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     ASSERT_EQ(r->paths.size(), 2u);
     EXPECT_EQ(r->paths[0].stop_reason, "eog");
@@ -274,18 +277,15 @@ std::vector<float> rejoining(const std::vector<token_id>& g, bool verbose) {
 
 TEST(Branch, AChildThatRejoinsItsParentsTextEarlierOrLaterMerges) {
   std::vector<std::vector<token_id>> windows;
-  for (std::size_t i = 0; i + 3 <= kSentence.size(); ++i) windows.emplace_back(kSentence.begin() + i, kSentence.begin() + i + 3);
+  for (std::size_t i = 0; i + 3 <= kSentence.size(); ++i) {
+    windows.emplace_back(kSentence.begin() + i, kSentence.begin() + i + 3);
+  }
   std::sort(windows.begin(), windows.end());
   ASSERT_EQ(std::unique(windows.begin(), windows.end()), windows.end());
   for (const bool verbose : {true, false}) {
     SCOPED_TRACE(verbose ? "behind the parent" : "ahead of the parent");
     ScriptedTarget target([verbose](const std::vector<token_id>& g) { return rejoining(g, verbose); });
-    auto r = run("branch", target, [](StrategyParams& p) {
-      fork_params(p);
-      p.branch.max_paths = 2;
-      p.branch.max_live = 2;
-      p.branch.merge_after = 3;
-    });
+    auto r = run("branch", target, two_paths_merging_after_3);
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     ASSERT_EQ(r->paths.size(), 2u);
     EXPECT_EQ(r->paths[0].tokens.size(), kSentence.size() + 1);
