@@ -84,15 +84,13 @@ std::vector<Ballot> ballots_for(std::span<const PathResult> paths, std::span<con
 }
 
 int largest_agreement(std::span<const PathResult> paths) {
-  std::vector<VoteTally> tallies;
-  int most = 0;
+  std::vector<Ballot> finished;
   for (const PathResult& p : paths) {
-    if (p.stop_reason.empty() || !p.votes || !p.answer) continue;
-    auto it = std::find_if(tallies.begin(), tallies.end(), [&](const VoteTally& t) { return t.answer == *p.answer; });
-    if (it == tallies.end()) it = tallies.insert(tallies.end(), VoteTally{.answer = *p.answer});
-    most = std::max(most, ++it->count);
+    if (!p.stop_reason.empty()) finished.push_back({.answer = p.answer, .votes = p.votes});
   }
-  return most;
+  // Majority tallies count one per ballot and come largest first.
+  const Vote v = combine_ballots(finished, CombineRule::majority);
+  return v.tallies.empty() ? 0 : v.tallies.front().count;
 }
 
 std::vector<double> tree_weights(std::span<const PathResult> paths, std::span<const ForkPoint> forks) {
