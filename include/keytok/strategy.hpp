@@ -403,6 +403,12 @@ struct RevoteParams {
   /// the paths still decoding then keep the tokens they held and do not vote; forks after that
   /// step never happened.
   int stop_agree = 0;
+  /// > 0: the number of paths adapted to the question, in two rounds: the first this many paths
+  /// (sc: samples; branch: paths opened) decode first, and when every one of them that votes
+  /// gives the same answer the run ends there; otherwise the rest decode too (under the limits
+  /// above) and all vote. The tokens are the paths' own either way; the second round's wall
+  /// time is not replayed. Not combined with stop_agree.
+  int grow_from = 0;
 };
 
 /// A replayed vote.
@@ -413,11 +419,12 @@ struct Revote {
   /// one was decoding (pruning compares the live paths), or paths were dropped from a run that
   /// ran into its token budget.
   bool exact = true;
+  bool grew = false;  // grow_from: the first round disagreed and the rest decoded
 };
 
 /// Votes again over a tree written by generation_tree_json (a bench row's "tree") under
 /// `params`, as a run under those limits would have. format_error when the text is not such a
-/// tree; invalid_argument for first_paths on a tree with forks.
+/// tree; invalid_argument for first_paths on a tree with forks, or grow_from with stop_agree.
 Result<Revote> revote_tree_json(std::string_view tree_json, const RevoteParams& params = {});
 
 }  // namespace keytok

@@ -69,15 +69,9 @@ std::int64_t finish_step(const std::string& reason, std::int64_t n_tokens) {
   return reason == "eog" || reason == "budget" ? n_tokens : n_tokens - 1;
 }
 
-}  // namespace
-
-Result<Revote> revote_tree_json(std::string_view tree_json, const RevoteParams& params) {
-  auto parsed = parse_tree(tree_json);
-  if (!parsed.ok()) return parsed.status();
-  const Tree& t = *parsed;
-  if (params.first_paths > 0 && !t.forks.empty()) {
-    return Status::invalid_argument("a tree with forks has no first N independent samples");
-  }
+// The replay under params' path limits and early stop (grow_from aside); `kept` receives the
+// paths that were, as the replayed run closed them.
+Revote replay(const Tree& t, const RevoteParams& params, std::vector<PathResult>& kept) {
   constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
   std::vector<std::int64_t> finish(t.paths.size());
   for (std::size_t i = 0; i < t.paths.size(); ++i) finish[i] = finish_step(t.paths[i].stop_reason, t.n_tokens[i]);
@@ -144,6 +138,47 @@ Result<Revote> revote_tree_json(std::string_view tree_json, const RevoteParams& 
     }
   }
   out.vote = combine_ballots(ballots_for(paths, forks, params.rule), params.rule);
+  kept = std::move(paths);
+  return out;
+}
+
+// Whether every voting path has an answer and all give the same one.
+bool unanimous(const std::vector<PathResult>& paths) {
+  const PathResult* first = nullptr;
+  for (const PathResult& p : paths) {
+    if (!p.votes) continue;
+    if (!p.answer) return false;
+    if (first == nullptr) first = &p;
+    if (*p.answer != *first->answer) return false;
+  }
+  return first != nullptr;
+}
+
+}  // namespace
+
+Result<Revote> revote_tree_json(std::string_view tree_json, const RevoteParams& params) {
+  auto parsed = parse_tree(tree_json);
+  if (!parsed.ok()) return parsed.status();
+  const Tree& t = *parsed;
+  if (params.first_paths > 0 && !t.forks.empty()) {
+    return Status::invalid_argument("a tree with forks has no first N independent samples");
+  }
+  if (params.grow_from > 0 && params.stop_agree > 0) {
+    return Status::invalid_argument("grow_from and stop_agree are not replayed together; use one of them");
+  }
+  std::vector<PathResult> kept;
+  if (params.grow_from > 0) {
+    // Round one: the first grow_from samples of sc, or the first grow_from paths of branch.
+    RevoteParams first = params;
+    first.grow_from = 0;
+    int& limit = t.forks.empty() ? first.first_paths : first.max_paths;
+    const int cap = params.first_paths > 0 ? params.first_paths : params.max_paths;
+    limit = cap > 0 ? std::min(cap, params.grow_from) : params.grow_from;
+    Revote round_one = replay(t, first, kept);
+    if (unanimous(kept)) return round_one;
+  }
+  Revote out = replay(t, params, kept);
+  out.grew = params.grow_from > 0;
   return out;
 }
 

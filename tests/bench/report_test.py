@@ -75,23 +75,29 @@ class Reports(unittest.TestCase):
     def test_revote_replays_subsets_and_early_stops(self):
         rows = os.path.join(self.dir.name, "rows.jsonl")
         out = self.run_tool([REVOTE, self.tasks, self.sc, "--rules", "majority", "--first", "2",
-                             "--stop-agree", "2", "--rows", rows])
+                             "--stop-agree", "2", "--grow", "2", "--rows", rows])
         lines = out.splitlines()
-        self.assertEqual(lines[0].split(), ["strategy", "rule", "first", "paths", "stop", "rows", "correct",
+        self.assertEqual(lines[0].split(), ["strategy", "rule", "first", "paths", "stop", "grow", "rows", "correct",
                                             "accuracy", "95%", "Wilson", "tokens/row", "gained", "lost", "inexact"])
-        # (first, stop): correct, tokens per row, gained, lost. 2/3 and 3/3 with their Wilson intervals.
+        # (first, stop, grow): correct, tokens per row, gained, lost. 2/3 and 3/3 with their Wilson
+        # intervals. Growing from 2: t1 (1, 2) and t2 (3, 2) disagree and decode all four (65 and
+        # 69 tokens, votes 1 and 3), t3 (3, 3) stops at 13 tokens: (65 + 69 + 13) / 3 = 49.0.
+        # Growing is not tried with a stop or from the first 2 of 2.
         self.assertEqual([line.split() for line in lines[1:]], [
-            ["sc:4", "majority", "all", "all", "-", "3", "2", "66.7%", "20.8-93.9%", "54.7", "0", "0", "0"],
-            ["sc:4", "majority", "all", "all", "2", "3", "3", "100.0%", "43.9-100.0%", "42.3", "1", "0", "0"],
-            ["sc:4", "majority", "2", "all", "-", "3", "2", "66.7%", "20.8-93.9%", "15.0", "0", "0", "0"],
-            ["sc:4", "majority", "2", "all", "2", "3", "2", "66.7%", "20.8-93.9%", "15.0", "0", "0", "0"]])
+            ["sc:4", "majority", "all", "all", "-", "-", "3", "2", "66.7%", "20.8-93.9%", "54.7", "0", "0", "0"],
+            ["sc:4", "majority", "all", "all", "-", "2", "3", "2", "66.7%", "20.8-93.9%", "49.0", "0", "0", "0"],
+            ["sc:4", "majority", "all", "all", "2", "-", "3", "3", "100.0%", "43.9-100.0%", "42.3", "1", "0", "0"],
+            ["sc:4", "majority", "2", "all", "-", "-", "3", "2", "66.7%", "20.8-93.9%", "15.0", "0", "0", "0"],
+            ["sc:4", "majority", "2", "all", "2", "-", "3", "2", "66.7%", "20.8-93.9%", "15.0", "0", "0", "0"]])
         with open(rows) as f:
             got = [json.loads(line) for line in f]
         stopped = {r["task"]: (r["answer"], r["correct"], r["generated_tokens"], r["exact"])
                    for r in got if r["first"] == 0 and r["stop_agree"] == 2}
         self.assertEqual(stopped, {"t1": ("1", True, 56, True), "t2": ("2", True, 42, True),
                                    "t3": ("3", True, 29, True)})
-        self.assertEqual(len(got), 12)
+        grown = {r["task"]: (r["answer"], r["generated_tokens"], r["grew"]) for r in got if r["grow_from"] == 2}
+        self.assertEqual(grown, {"t1": ("1", 65, True), "t2": ("3", 69, True), "t3": ("3", 13, False)})
+        self.assertEqual(len(got), 15)
 
     def test_budget_report_pairs_runs_and_replays(self):
         rows = os.path.join(self.dir.name, "rows.jsonl")

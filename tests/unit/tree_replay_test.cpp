@@ -145,6 +145,53 @@ TEST(TreeReplay, APruneThatADroppedPathCouldHaveChangedIsInexact) {
   EXPECT_EQ(revote_tree_json(tree, {.max_paths = 2}).value().tokens, 20 + 18);
 }
 
+TEST(TreeReplay, GrowingDecodesTheRestOnlyWhereTheFirstRoundDisagrees) {
+  // Branch: the root keeps 'a' everywhere (answer 0), its first child takes 'b' at token 0
+  // (answer 1 or more), so two paths disagree and the replay is the 4-path run's.
+  const GenerationResult branch = run("branch", [](StrategyParams& p) {
+    p.branch.max_paths = 4;
+    p.branch.max_live = 4;
+  });
+  ASSERT_EQ(branch.paths.size(), 4u);
+  ASSERT_NE(branch.paths[0].answer, branch.paths[1].answer);
+  const Revote grown = revote_tree_json(generation_tree_json(branch), {.grow_from = 2}).value();
+  expect_same(branch, grown);
+  EXPECT_TRUE(grown.grew);
+
+  // Hand-made: the root and its first child (forked at 3) agree on "4"; a second child, forked
+  // at 6, says "5". Growing from 2 stops with the first two: 30 + (25 - 3) tokens.
+  GenerationResult g;
+  const int opened[] = {0, 3, 6};
+  const char* answers[] = {"4", "4", "5"};
+  for (int i = 0; i < 3; ++i) {
+    PathResult p{.id = i, .parent = i == 0 ? -1 : 0, .fork_index = opened[i]};
+    p.tokens.assign(i == 0 ? 30 : 25, 0);
+    p.stop_reason = "eog";
+    p.answer = answers[i];
+    g.paths.push_back(std::move(p));
+  }
+  g.forks = {ForkPoint{.path = 0, .index = 3, .alternatives = {{.prob = 0.6f, .path = 0}, {.prob = 0.4f, .path = 1}}},
+             ForkPoint{.path = 0, .index = 6, .alternatives = {{.prob = 0.7f, .path = 0}, {.prob = 0.3f, .path = 2}}}};
+  const std::string tree = generation_tree_json(g);
+  const Revote stopped = revote_tree_json(tree, {.grow_from = 2}).value();
+  EXPECT_FALSE(stopped.grew);
+  EXPECT_EQ(stopped.tokens, 30 + 22);
+  EXPECT_EQ(stopped.vote.answer, "4");
+  EXPECT_EQ(stopped.vote.tallies.size(), 1u);
+  // A first-round path without an answer counts as disagreement: all three decode.
+  g.paths[1].answer.reset();
+  const Revote unsure = revote_tree_json(generation_tree_json(g), {.grow_from = 2}).value();
+  EXPECT_TRUE(unsure.grew);
+  EXPECT_EQ(unsure.tokens, 30 + 22 + 19);
+  // A merged child does not vote: the root alone decides the first round.
+  g.paths[1].stop_reason = "merged";
+  g.paths[1].votes = false;
+  EXPECT_FALSE(revote_tree_json(generation_tree_json(g), {.grow_from = 2}).value().grew);
+
+  EXPECT_EQ(revote_tree_json(tree, {.stop_agree = 2, .grow_from = 2}).status().message(),
+            "grow_from and stop_agree are not replayed together; use one of them");
+}
+
 TEST(TreeReplay, StopAgreeIsCheckedAgainstThePathsARunCanHave) {
   StrategyParams sc = parse_strategy("sc:4").value();
   sc.stop_agree = 5;
