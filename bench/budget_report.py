@@ -5,8 +5,9 @@ runs on the same problems.
 
 Each argument is LABEL=FILE or LABEL=FILE#KEY=VALUE,...: a `keytok bench` results file (its
 header line is skipped), or the rows `revote --rows` writes, picked by their fields (strategy,
-rule, first, max_paths, stop_agree; fields not named must be 0, "all" rules aside). Only
-problems present in every run are compared. Rows from revote have no wall time ("-").
+rule, first, max_paths, stop_agree, grow_from; fields not named must be 0; rule majority
+unless named). Only problems present in every run are compared. Rows from revote have no wall
+time ("-").
 
     python3 bench/budget_report.py greedy=g.jsonl sc:8=sc8.jsonl \\
         'sc:4=rows.jsonl#strategy=sc:8,rule=majority,first=4' --ref greedy --ref sc:8 --svg plot.svg
@@ -18,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cascade_report import mcnemar, task_rows, wilson  # noqa: E402
 
-REPLAY_KEYS = ("first", "max_paths", "stop_agree")
+REPLAY_KEYS = ("first", "max_paths", "stop_agree", "grow_from")
 
 
 def parse_run(item):
@@ -40,7 +41,7 @@ def load(path, want):
     rows = {}
     for j in task_rows(path):
         if "rule" in j and "first" in j:  # a revote row
-            fields = {k: str(j[k]) for k in ("strategy", "rule", *REPLAY_KEYS)}
+            fields = {k: str(j.get(k, 0)) for k in ("strategy", "rule", *REPLAY_KEYS)}  # rows before --grow lack it
             if any(fields.get(k) != v for k, v in want.items()):
                 continue
             if any(k not in want and fields[k] != "0" for k in REPLAY_KEYS):

@@ -101,11 +101,12 @@ class Reports(unittest.TestCase):
 
     def test_budget_report_pairs_runs_and_replays(self):
         rows = os.path.join(self.dir.name, "rows.jsonl")
-        self.run_tool([REVOTE, self.tasks, self.sc, "--rules", "majority", "--first", "2", "--rows", rows])
+        self.run_tool([REVOTE, self.tasks, self.sc, "--rules", "majority", "--first", "2", "--grow", "2",
+                       "--rows", rows])
         svg = os.path.join(self.dir.name, "plot.svg")
         out = self.run_tool([sys.executable, os.path.join(ROOT, "bench", "budget_report.py"),
                              f"greedy={self.greedy}", f"sc:4={self.sc}", f"sc:2={rows}#strategy=sc:4,first=2",
-                             "--ref", "greedy", "--tokens-of", "sc:4", "--svg", svg])
+                             f"grown={rows}#grow_from=2", "--ref", "greedy", "--tokens-of", "sc:4", "--svg", svg])
         self.assertEqual(out.splitlines(), [
             "3 problems in every run", "",
             "| run | n | correct | accuracy [95% Wilson] | tokens/problem | tokens vs sc:4 | s/problem |"
@@ -113,11 +114,12 @@ class Reports(unittest.TestCase):
             "|---|---|---|---|---|---|---|---|",
             "| greedy | 3 | 1 | 33.3% [6.1, 79.2] | 10 | 0.18 | 1.0 | - |",
             "| sc:4 | 3 | 2 | 66.7% [20.8, 93.9] | 55 | 1.00 | 4.0 | +1/-0, p=1.000 |",
-            "| sc:2 | 3 | 2 | 66.7% [20.8, 93.9] | 15 | 0.27 | - | +1/-0, p=1.000 |"])
+            "| sc:2 | 3 | 2 | 66.7% [20.8, 93.9] | 15 | 0.27 | - | +1/-0, p=1.000 |",
+            "| grown | 3 | 2 | 66.7% [20.8, 93.9] | 49 | 0.90 | - | +1/-0, p=1.000 |"])
         with open(svg) as f:
             plot = f.read()
         self.assertTrue(plot.startswith("<svg"))
-        self.assertEqual(plot.count("<circle"), 3)
+        self.assertEqual(plot.count("<circle"), 4)
 
     def test_budget_report_refuses_a_selection_that_matches_nothing(self):
         r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "budget_report.py"),
