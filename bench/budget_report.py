@@ -107,6 +107,8 @@ def main():
         label, path, want = parse_run(item)
         if label in runs:
             sys.exit(f"budget_report: label '{label}' given twice")
+        if not os.path.isfile(path):
+            sys.exit(f"budget_report: no results file '{path}' (for '{label}'; a label may not hold '=')")
         runs[label] = load(path, want)
     for ref in args.ref + ([args.tokens_of] if args.tokens_of else []):
         if ref not in runs:

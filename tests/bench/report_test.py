@@ -127,6 +127,12 @@ class Reports(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stderr, f"budget_report: no rows in {self.sc} match {{'strategy': 'sc:9'}}\n")
 
+    def test_budget_report_names_a_missing_file(self):
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "budget_report.py"),
+                            f"T = 0.3={self.sc}"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, f"budget_report: no results file ' 0.3={self.sc}' (for 'T '; a label may not hold '=')\n")
+
     def test_tree_report_says_where_the_tokens_go(self):
         # Root (20 tokens, answer 1, right) forks at 2 ("\n", child 1: 18 own tokens, answer 2) and
         # at 10 (" 7", child 2: merged after 5 own tokens, no vote). The vote kept 1.
