@@ -198,10 +198,10 @@ int main(int argc, char** argv) {
              "rule", "first", "paths", "stop", "grow", "rows", "correct", "accuracy", "95% Wilson", "tokens/row", "gained",
              "lost", "inexact");
   auto shown = [](int n) { return n > 0 ? std::to_string(n) : std::string("all"); };
+  auto dash = [](int n) { return n > 0 ? std::to_string(n) : std::string("-"); };
   for (const auto& [key, t] : tally) {
     const auto& [strategy, rule, first, k, stop, grow] = key;
     const keytok::Interval w = keytok::wilson_interval(t.correct, t.rows);
-    auto dash = [](int n) { return n > 0 ? std::to_string(n) : std::string("-"); };
     fmt::print("{:<14} {:<9} {:>5} {:>5} {:>5} {:>5} {:>5} {:>7} {:>7.1f}% {:>13} {:>10.1f} {:>6} {:>5} {:>7}\n",
                strategy, rule, shown(first), shown(k), dash(stop), dash(grow), t.rows, t.correct,
                100.0 * w.estimate, fmt::format("{:.1f}-{:.1f}%", 100.0 * w.lo, 100.0 * w.hi),

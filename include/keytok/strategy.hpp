@@ -419,7 +419,7 @@ struct Revote {
   /// one was decoding (pruning compares the live paths), or paths were dropped from a run that
   /// ran into its token budget.
   bool exact = true;
-  bool grew = false;  // grow_from: the first round disagreed and the rest decoded
+  bool grew = false;  // grow_from: the first round disagreed and a second decoded more paths
 };
 
 /// Votes again over a tree written by generation_tree_json (a bench row's "tree") under

@@ -167,18 +167,18 @@ Result<Revote> revote_tree_json(std::string_view tree_json, const RevoteParams& 
     return Status::invalid_argument("grow_from and stop_agree are not replayed together; use one of them");
   }
   std::vector<PathResult> kept;
-  if (params.grow_from > 0) {
-    // Round one: the first grow_from samples of sc, or the first grow_from paths of branch.
-    RevoteParams first = params;
-    first.grow_from = 0;
-    int& limit = t.forks.empty() ? first.first_paths : first.max_paths;
-    const int cap = params.first_paths > 0 ? params.first_paths : params.max_paths;
-    limit = cap > 0 ? std::min(cap, params.grow_from) : params.grow_from;
-    Revote round_one = replay(t, first, kept);
-    if (unanimous(kept)) return round_one;
-  }
+  if (params.grow_from <= 0) return replay(t, params, kept);
+  // Round one: the first grow_from samples of sc, or the first grow_from paths of branch.
+  RevoteParams first = params;
+  first.grow_from = 0;
+  int& limit = t.forks.empty() ? first.first_paths : first.max_paths;
+  const int cap = params.first_paths > 0 ? params.first_paths : params.max_paths;
+  limit = cap > 0 ? std::min(cap, params.grow_from) : params.grow_from;
+  Revote round_one = replay(t, first, kept);
+  if (unanimous(kept)) return round_one;
+  const std::size_t first_round = kept.size();
   Revote out = replay(t, params, kept);
-  out.grew = params.grow_from > 0;
+  out.grew = kept.size() > first_round;  // a tree of no more paths than round one has no second
   return out;
 }
 

@@ -188,6 +188,14 @@ TEST(TreeReplay, GrowingDecodesTheRestOnlyWhereTheFirstRoundDisagrees) {
   g.paths[1].votes = false;
   EXPECT_FALSE(revote_tree_json(generation_tree_json(g), {.grow_from = 2}).value().grew);
 
+  // A tree of one path without an answer: round one disagrees, but there is nothing to add.
+  GenerationResult lone;
+  lone.paths.push_back(PathResult{.tokens = std::vector<token_id>(12, 0), .stop_reason = "length"});
+  const Revote alone = revote_tree_json(generation_tree_json(lone), {.grow_from = 2}).value();
+  EXPECT_FALSE(alone.grew);
+  EXPECT_EQ(alone.tokens, 12);
+  EXPECT_FALSE(alone.vote.answer.has_value());
+
   EXPECT_EQ(revote_tree_json(tree, {.stop_agree = 2, .grow_from = 2}).status().message(),
             "grow_from and stop_agree are not replayed together; use one of them");
 }
