@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -98,6 +99,14 @@ TEST(CliForks, WritesRowsSummaryAndPage) {
   ASSERT_EQ(rep.exit_code, 0) << rep.err;
   EXPECT_EQ(rep.out, r.out);
   EXPECT_EQ(read_file(dir + "/again.json"), read_file(dir + "/forks.summary.json"));
+
+  // Without --summary and --html, --report writes beside the file it reads.
+  const std::string copy = dir + "/copy.jsonl";
+  std::ofstream(copy) << read_file(out);
+  const CliRun beside = run_keytok({"forks", "--report", copy});
+  ASSERT_EQ(beside.exit_code, 0) << beside.err;
+  EXPECT_EQ(read_file(dir + "/copy.summary.json"), read_file(dir + "/forks.summary.json"));
+  EXPECT_EQ(read_file(dir + "/copy.html"), read_file(dir + "/forks.html"));
 }
 
 // --noise-tasks 1: the first task's studied positions get a second row (pass 1, other seeds),

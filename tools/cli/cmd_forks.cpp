@@ -141,8 +141,11 @@ Result<std::vector<Task>> load_inputs(const ForksOptions& o) {
 
 int run_forks(const ForksOptions& o) {
   constexpr std::string_view kCmd = "forks";
-  const std::string summary_path = o.summary.empty() ? output_stem(o.output) + ".summary.json" : o.summary;
-  const std::string html_path = o.html.empty() ? output_stem(o.output) + ".html" : o.html;
+  // Outputs default to beside the results file read: --report's, else --output's (so
+  // `--report run.jsonl` writes run.summary.json, not forks.summary.json in the current folder).
+  const std::string stem = output_stem(o.report_only.empty() ? o.output : o.report_only);
+  const std::string summary_path = o.summary.empty() ? stem + ".summary.json" : o.summary;
+  const std::string html_path = o.html.empty() ? stem + ".html" : o.html;
   if (!o.report_only.empty()) return report(kCmd, o.report_only, summary_path, html_path);
   ForkStudyParams params = o.study;
   if (auto st = params.validate(); !st.ok()) return fail(kCmd, st);
@@ -320,8 +323,8 @@ void setup_forks(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", o->output, "Results: JSON lines, a task row and one row per position")
       ->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue an interrupted run in --output: no position lost or repeated");
-  cmd->add_option("--summary", o->summary, "Summary JSON (default: beside --output, .summary.json)");
-  cmd->add_option("--html", o->html, "HTML page (default: beside --output, .html)");
+  cmd->add_option("--summary", o->summary, "Summary JSON (default: beside --output or --report's file, .summary.json)");
+  cmd->add_option("--html", o->html, "HTML page (default: beside --output or --report's file, .html)");
   cmd->add_option("--report", o->report_only, "Only summarize an existing results file");
   cmd->footer(
       "Examples:\n"
