@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The offline analysis tools of issue 13 on hand-made results files whose every figure is worked
-out below: `revote` (re-votes, first-N subsets, early-stop replays, --rows), bench/budget_report.py
-and bench/tree_report.py. REVOTE names the revote binary."""
+out below: `revote` (re-votes, first-N subsets, early-stop replays, --rows), bench/budget_report.py,
+bench/tree_report.py and bench/forks_report.py. REVOTE names the revote binary."""
 import json
 import os
 import subprocess
@@ -160,6 +160,49 @@ class Reports(unittest.TestCase):
             "- voting children with an answer: 0 repeat their parent's answer, 1 differ (right where the parent "
             "was wrong: 0; wrong where it was right: 1)",
             "- the vote against the greedy path's answer: 0 wrong to right, 0 right to wrong", ""])
+
+    def test_forks_report_reads_forks_for_correctness(self):
+        # Task a (expected 3, greedy said 2, cut at the cap): position 0 is flagged and forks, its
+        # alternative "y" always answers 3; position 1 is a sampled unflagged position that does
+        # not fork; position 2 is uncontested. Task b has one of its two position rows: cut short.
+        def cand(piece, prob, outcomes):
+            return {"token": 1, "piece": piece, "prob": prob, "outcomes": outcomes}
+
+        def pos(task, i, studied, key, forks, shift, cands):
+            return {"kind": "position", "task": task, "pass": 0, "index": i, "studied": studied, "key": key,
+                    "forks": forks, "max_shift": shift, "candidates": cands}
+
+        rows = [{"format": "keytok-forks", "version": 1, "model": "M", "settings": {"noise_tasks": 0}},
+                {"kind": "task", "task": "a", "expected": "3", "base_answer": "2", "correct": False,
+                 "stop_reason": "length", "tokens": [1, 2, 3], "contested": [True, True, False],
+                 "key": [True, False, False], "weights": [1.0, 10.0, 1.0]},
+                pos("a", 0, True, True, True, 0.75, [cand("x", 0.6, {"2": 3, "1": 1}), cand("y", 0.4, {"3.0": 4})]),
+                pos("a", 1, True, False, False, 0.0, [cand("z", 0.8, {"2": 4}), cand("w", 0.2, {"2": 4})]),
+                pos("a", 2, False, False, False, 0.0, []),
+                {"kind": "task", "task": "b", "expected": "5", "base_answer": "5", "correct": True,
+                 "stop_reason": "eog", "tokens": [1, 2], "contested": [False, False], "key": [False, False],
+                 "weights": [1.0, 1.0]},
+                pos("b", 0, False, False, False, 0.0, [])]
+        forks = os.path.join(self.dir.name, "forks.jsonl")
+        with open(forks, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        out = self.run_tool([sys.executable, os.path.join(ROOT, "bench", "forks_report.py"), forks])
+        self.assertEqual(out.splitlines(), [
+            f"## {forks}: 1 complete tasks (1 cut short, left out)", "",
+            "| task | expected | base answer | base right | answer tokens | contested | flagged | "
+            "studied (flagged + sampled) | forks (at flagged) |", "|---|---|---|---|---|---|---|---|---|",
+            "| a | 3 | 2 | no | 3 (cut) | 2 | 1 | 2 | 1 (1) |",
+            "| all | | | 0 of 1 | 3 | 2 | 1 | 2 (1 + 1) | 1 (1) |", "",
+            "Studied positions that fork, unweighted: flagged 1 of 1, sampled unflagged 0 of 1.", "",
+            "Forks (pass 0): task, token index (share of the answer), base token, then each alternative with its "
+            "probability; q = P(answer differs from the base answer), right = P(expected answer).",
+            '- a @0 (0.00, flagged): "x" (q 0.25, right 0.00) against "y" p 0.40 (q 1.00, right 1.00)', "",
+            "Completions that reach the expected answer (pass 0, studied positions), on tasks whose base answer is "
+            "wrong: with the base token, with an alternative.",
+            "- a: 0 of 8, 4 of 8",
+            "- all 1: 4 of 16 (0 of 8 with the base token, 4 of 8 with an alternative)", "",
+            "Studied positions where an alternative is right at least 0.50 more often than the base token:",
+            '- a @0: "x" right 0.00, "y" right 1.00; a fork (max shift 0.75)', ""])
 
 
 if __name__ == "__main__":
