@@ -22,7 +22,8 @@ from tree_report import same  # noqa: E402  (answers equal as numbers, else as t
 
 
 def load(path):
-    """(tasks in file order, pass-0 rows by task) of the complete tasks, and the count left out."""
+    """(tasks in file order, pass-0 rows by task, pass-1 rows by (task, index)) of the complete
+    tasks, and the count of tasks left out."""
     tasks, rows, noise_tasks = [], [], 0
     with open(path) as f:
         for n, line in enumerate(f, 1):
@@ -55,10 +56,15 @@ def load(path):
         else:
             left_out += 1
     by_task = {t["task"]: [] for t in whole}
+    second = {}
     for r in rows:
-        if r["pass"] == 0 and r["task"] in by_task:
+        if r["task"] not in by_task:
+            continue
+        if r["pass"] == 0:
             by_task[r["task"]].append(r)
-    return whole, by_task, left_out
+        else:
+            second[(r["task"], r["index"])] = r
+    return whole, by_task, second, left_out
 
 
 def share(c, pred):
@@ -67,7 +73,7 @@ def share(c, pred):
 
 
 def report(path, right_gain):
-    tasks, by_task, left_out = load(path)
+    tasks, by_task, second, left_out = load(path)
     out = [f"## {path}: {len(tasks)} complete tasks" + (f" ({left_out} cut short, left out)" if left_out else ""), ""]
     out += ["| task | expected | base answer | base right | answer tokens | contested | flagged | "
             "studied (flagged + sampled) | forks (at flagged) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -89,7 +95,18 @@ def report(path, right_gain):
                f"{total['flagged']} | {total['sf'] + total['su']} ({total['sf']} + {total['su']}) | "
                f"{total['forks']} ({total['fk']}) |")
     out += ["", "Studied positions that fork, unweighted: flagged "
-            f"{total['fk']} of {total['sf']}, sampled unflagged {total['forks'] - total['fk']} of {total['su']}.", ""]
+            f"{total['fk']} of {total['sf']}, sampled unflagged {total['forks'] - total['fk']} of {total['su']}."]
+    # The noise pass asks which forks repeat: a verdict share that agrees can hide forks that move.
+    pairs = [(r, second[(t["task"], r["index"])]) for t in tasks for r in by_task[t["task"]]
+             if (t["task"], r["index"]) in second]
+    if pairs:
+        f0, f1 = sum(a["forks"] for a, _ in pairs), sum(b["forks"] for _, b in pairs)
+        both = sum(a["forks"] and b["forks"] for a, b in pairs)
+        w0, w1 = sum(a["forks"] * a["weight"] for a, _ in pairs), sum(b["forks"] * b["weight"] for _, b in pairs)
+        n = sum(len(t["tokens"]) for t in tasks if any((t["task"], r["index"]) in second for r in by_task[t["task"]]))
+        out.append(f"Noise pass, {len(pairs)} positions studied twice: forks in pass 0 {f0}, in pass 1 {f1}, in both "
+                   f"{both}; weighted fork share of those tasks' {n} positions {w0 / n:.3f} and {w1 / n:.3f}.")
+    out.append("")
 
     out.append("Forks (pass 0): task, token index (share of the answer), base token, then each alternative "
                "with its probability; q = P(answer differs from the base answer), right = P(expected answer).")

@@ -163,22 +163,28 @@ class Reports(unittest.TestCase):
 
     def test_forks_report_reads_forks_for_correctness(self):
         # Task a (expected 3, greedy said 2, cut at the cap): position 0 is flagged and forks, its
-        # alternative "y" always answers 3; position 1 is a sampled unflagged position that does
-        # not fork; position 2 is uncontested. Task b has one of its two position rows: cut short.
+        # alternative "y" always answers 3; position 1 is a sampled unflagged position (weight 2)
+        # that does not fork; position 2 is uncontested. The noise pass (first task) studies 0 and 1
+        # again: 0 no longer forks, 1 does. Fork shares of a's 3 positions: 1/3, then 2/3. Task b
+        # has one of its two position rows: cut short.
         def cand(piece, prob, outcomes):
             return {"token": 1, "piece": piece, "prob": prob, "outcomes": outcomes}
 
-        def pos(task, i, studied, key, forks, shift, cands):
-            return {"kind": "position", "task": task, "pass": 0, "index": i, "studied": studied, "key": key,
-                    "forks": forks, "max_shift": shift, "candidates": cands}
+        def pos(task, i, studied, key, forks, shift, cands, weight=1.0, pass_=0):
+            return {"kind": "position", "task": task, "pass": pass_, "index": i, "studied": studied, "key": key,
+                    "forks": forks, "max_shift": shift, "candidates": cands, "weight": weight}
 
-        rows = [{"format": "keytok-forks", "version": 1, "model": "M", "settings": {"noise_tasks": 0}},
+        rows = [{"format": "keytok-forks", "version": 1, "model": "M", "settings": {"noise_tasks": 1}},
                 {"kind": "task", "task": "a", "expected": "3", "base_answer": "2", "correct": False,
                  "stop_reason": "length", "tokens": [1, 2, 3], "contested": [True, True, False],
-                 "key": [True, False, False], "weights": [1.0, 10.0, 1.0]},
+                 "key": [True, False, False], "weights": [1.0, 2.0, 1.0]},
                 pos("a", 0, True, True, True, 0.75, [cand("x", 0.6, {"2": 3, "1": 1}), cand("y", 0.4, {"3.0": 4})]),
-                pos("a", 1, True, False, False, 0.0, [cand("z", 0.8, {"2": 4}), cand("w", 0.2, {"2": 4})]),
+                pos("a", 1, True, False, False, 0.0, [cand("z", 0.8, {"2": 4}), cand("w", 0.2, {"2": 4})], 2.0),
                 pos("a", 2, False, False, False, 0.0, []),
+                pos("a", 0, True, True, False, 0.25, [cand("x", 0.6, {"2": 4}), cand("y", 0.4, {"2": 3, "3": 1})],
+                    pass_=1),
+                pos("a", 1, True, False, True, 0.5, [cand("z", 0.8, {"2": 4}), cand("w", 0.2, {"2": 2, "9": 2})],
+                    2.0, pass_=1),
                 {"kind": "task", "task": "b", "expected": "5", "base_answer": "5", "correct": True,
                  "stop_reason": "eog", "tokens": [1, 2], "contested": [False, False], "key": [False, False],
                  "weights": [1.0, 1.0]},
@@ -193,7 +199,9 @@ class Reports(unittest.TestCase):
             "studied (flagged + sampled) | forks (at flagged) |", "|---|---|---|---|---|---|---|---|---|",
             "| a | 3 | 2 | no | 3 (cut) | 2 | 1 | 2 | 1 (1) |",
             "| all | | | 0 of 1 | 3 | 2 | 1 | 2 (1 + 1) | 1 (1) |", "",
-            "Studied positions that fork, unweighted: flagged 1 of 1, sampled unflagged 0 of 1.", "",
+            "Studied positions that fork, unweighted: flagged 1 of 1, sampled unflagged 0 of 1.",
+            "Noise pass, 2 positions studied twice: forks in pass 0 1, in pass 1 1, in both 0; weighted fork share "
+            "of those tasks' 3 positions 0.333 and 0.667.", "",
             "Forks (pass 0): task, token index (share of the answer), base token, then each alternative with its "
             "probability; q = P(answer differs from the base answer), right = P(expected answer).",
             '- a @0 (0.00, flagged): "x" (q 0.25, right 0.00) against "y" p 0.40 (q 1.00, right 1.00)', "",
