@@ -191,6 +191,11 @@ double outcome_tv(std::span<const std::optional<std::string>> a,
 /// candidates (weights: the candidates' probabilities renormalised), against the base answer.
 void score_fork_position(ForkPosition& row, const std::string& base_answer, float fork_shift);
 
+/// Sets `forks` of each row again at another threshold, from its max_shift as
+/// score_fork_position would: how the study's figures depend on the definition's one parameter,
+/// from loaded rows and without decoding again. Rows not studied stay non-forking.
+void relabel_forks(std::span<ForkPosition> rows, float fork_shift);
+
 /// The plan: every contested flagged position, and each contested unflagged one with
 /// probability random_rate (its weight then 1 / random_rate); uncontested ones keep weight 1
 /// and are not studied. Deterministic in (seed, task id). Fills task.plan and task.weights.

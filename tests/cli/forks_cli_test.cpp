@@ -107,6 +107,31 @@ TEST(CliForks, WritesRowsSummaryAndPage) {
   ASSERT_EQ(beside.exit_code, 0) << beside.err;
   EXPECT_EQ(read_file(dir + "/copy.summary.json"), read_file(dir + "/forks.summary.json"));
   EXPECT_EQ(read_file(dir + "/copy.html"), read_file(dir + "/forks.html"));
+
+  // --fork-shift with --report relabels the rows, in files named after the threshold: at the
+  // run's own 0.5 the figures are the run's; at 1 a position forks only where an alternative's
+  // shift is 1, and the fork share is the weighted share of such rows.
+  const CliRun same = run_keytok({"forks", "--report", copy, "--fork-shift", "0.5"});
+  ASSERT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_NE(same.err.find("note: forks relabelled at --fork-shift 0.5 (the run used 0.5)\n"), std::string::npos)
+      << same.err;
+  EXPECT_EQ(read_file(dir + "/copy.shift0.5.summary.json"), read_file(dir + "/forks.summary.json"));
+  const CliRun strict = run_keytok({"forks", "--report", copy, "--fork-shift", "1"});
+  ASSERT_EQ(strict.exit_code, 0) << strict.err;
+  double forking = 0.0, total = 0.0;
+  for (const std::string& line : lines) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("kind", "") != "position" || j["pass"] != 0) continue;
+    total += j["weight"].get<double>();
+    if (j["studied"].get<bool>() && j["max_shift"].get<double>() >= 1.0) forking += j["weight"].get<double>();
+  }
+  const auto relabelled = nlohmann::json::parse(read_file(dir + "/copy.shift1.summary.json"));
+  EXPECT_DOUBLE_EQ(relabelled["fork_share"]["estimate"].get<double>(), forking / total);
+  EXPECT_EQ(read_file(dir + "/copy.summary.json"), read_file(dir + "/forks.summary.json"));  // untouched
+  const CliRun zero = run_keytok({"forks", "--report", copy, "--fork-shift", "0"});
+  EXPECT_EQ(zero.exit_code, 1);
+  EXPECT_EQ(zero.err,
+            "keytok forks: error: --fork-shift must be in (0, 1] (got 0); the run's own is in the file's header\n");
 }
 
 // --noise-tasks 1: the first task's studied positions get a second row (pass 1, other seeds),

@@ -120,6 +120,30 @@ TEST(ForkMath, ABaseTokenAloneCannotFork) {
   EXPECT_FALSE(row.forks);
 }
 
+// relabel_forks applies the definition to stored rows as scoring them at that threshold would:
+// the hand row (max shift .75), a base token alone (never a fork) and a row not studied.
+TEST(ForkMath, RelabellingEqualsScoringAtTheOtherThreshold) {
+  std::vector<ForkPosition> rows = {hand_row(1.0f), ForkPosition{}, ForkPosition{}};
+  rows[1].candidates = {candidate(1.0f, {"1", "2"})};
+  for (const float shift : {0.01f, 0.3f, 0.75f, 0.8f, 1.0f}) {
+    std::vector<ForkPosition> scored = rows;
+    for (ForkPosition& r : scored) score_fork_position(r, r.candidates.size() == 1 ? "1" : "42", shift);
+    std::vector<ForkPosition> relabelled = scored;
+    relabel_forks(relabelled, shift == 1.0f ? 0.01f : 1.0f);  // first another threshold
+    relabel_forks(relabelled, shift);
+    for (std::size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(relabelled[i].forks, scored[i].forks) << shift << " " << i;
+  }
+  relabel_forks(rows, 0.75f);  // rows[0] was never scored: its max_shift is 0
+  EXPECT_FALSE(rows[0].forks);
+  score_fork_position(rows[0], "42", 0.5f);
+  relabel_forks(rows, 0.75f);
+  EXPECT_TRUE(rows[0].forks);
+  relabel_forks(rows, 0.8f);
+  EXPECT_FALSE(rows[0].forks);
+  EXPECT_FALSE(rows[1].forks);
+  EXPECT_FALSE(rows[2].forks);
+}
+
 // ---- plan_fork_positions ---------------------------------------------------------------------
 
 // n tokens: every 4th uncontested, the next flagged, the other two contested and unflagged.

@@ -37,6 +37,7 @@ struct ForksOptions {
   std::string summary;       // "" = <output stem>.summary.json
   std::string html;          // "" = <output stem>.html
   std::string report_only;   // --report FILE
+  bool fork_shift_given = false;  // --fork-shift on the command line: --report relabels at it
 };
 
 // "<dir>/<stem>" of the results file, for the default summary and page names.
@@ -94,8 +95,14 @@ std::vector<ForkPosition> complete_rows(const ForkResults& r, int noise_tasks, i
   return rows;
 }
 
+// `relabel`: the forking threshold to apply instead of the run's (a sensitivity analysis).
 int report(std::string_view cmd, const std::string& path, const std::string& summary_path,
-           const std::string& html_path) {
+           const std::string& html_path, std::optional<float> relabel = std::nullopt) {
+  if (relabel && !(*relabel > 0.0f && *relabel <= 1.0f)) {
+    return fail(cmd, Status::invalid_argument(
+                         fmt::format("--fork-shift must be in (0, 1] (got {}); the run's own is in the file's header",
+                                     *relabel)));
+  }
   auto results = load_fork_results(path);
   if (!results.ok()) return fail(cmd, results.status());
   if (results->cut_off_line > 0) {
@@ -104,6 +111,11 @@ int report(std::string_view cmd, const std::string& path, const std::string& sum
   }
   int incomplete = 0;
   const auto settings = nlohmann::json::parse(results->settings_json, nullptr, /*allow_exceptions=*/false);
+  if (relabel) {
+    relabel_forks(results->rows, *relabel);
+    const double used = settings.is_object() ? settings.value("fork_shift", 0.0) : 0.0;
+    std::cerr << fmt::format("note: forks relabelled at --fork-shift {} (the run used {})\n", *relabel, used);
+  }
   const int noise_tasks = settings.is_object() ? settings.value("noise_tasks", 0) : 0;
   const std::vector<ForkPosition> rows = complete_rows(*results, noise_tasks, &incomplete);
   if (incomplete > 0) {
@@ -143,10 +155,16 @@ int run_forks(const ForksOptions& o) {
   constexpr std::string_view kCmd = "forks";
   // Outputs default to beside the results file read: --report's, else --output's (so
   // `--report run.jsonl` writes run.summary.json, not forks.summary.json in the current folder).
-  const std::string stem = output_stem(o.report_only.empty() ? o.output : o.report_only);
+  // A report relabelled at another --fork-shift is named after it, never replacing the run's own.
+  const bool relabel = !o.report_only.empty() && o.fork_shift_given;
+  const std::string stem = output_stem(o.report_only.empty() ? o.output : o.report_only) +
+                           (relabel ? fmt::format(".shift{}", o.study.fork_shift) : "");
   const std::string summary_path = o.summary.empty() ? stem + ".summary.json" : o.summary;
   const std::string html_path = o.html.empty() ? stem + ".html" : o.html;
-  if (!o.report_only.empty()) return report(kCmd, o.report_only, summary_path, html_path);
+  if (!o.report_only.empty()) {
+    return report(kCmd, o.report_only, summary_path, html_path,
+                  relabel ? std::optional(o.study.fork_shift) : std::nullopt);
+  }
   ForkStudyParams params = o.study;
   if (auto st = params.validate(); !st.ok()) return fail(kCmd, st);
   // One position needs at least the base token and one alternative, each completed S times.
@@ -308,8 +326,10 @@ void setup_forks(CLI::App& app, int& exit_code) {
                   "Share of unflagged contested positions studied (weighted back in the estimates)")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--fork-shift", o->study.fork_shift,
-                  "A position forks when an alternative raises P(answer changes) by at least this")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+                  "A position forks when an alternative raises P(answer changes) by at least this "
+                  "(with --report: relabel the rows at it)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0))
+      ->each([o](const std::string&) { o->fork_shift_given = true; });
   cmd->add_option("--noise-tasks", o->noise_tasks,
                   "Study the first N tasks' planned positions twice, with other seeds (the noise floor)")
       ->capture_default_str()->check(at_least(0));
