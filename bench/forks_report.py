@@ -72,6 +72,11 @@ def share(c, pred):
     return sum(k for a, k in c["outcomes"].items() if pred(a)) / n if n else 0.0
 
 
+def right_share(c, task):
+    """The share of candidate c's completions that reach the task's expected answer."""
+    return share(c, lambda a: same(a, task["expected"]))
+
+
 def report(path, right_gain):
     tasks, by_task, second, left_out = load(path)
     out = [f"## {path}: {len(tasks)} complete tasks" + (f" ({left_out} cut short, left out)" if left_out else ""), ""]
@@ -118,8 +123,7 @@ def report(path, right_gain):
 
             def fig(c):
                 q = share(c, lambda a: not same(a, t["base_answer"]))
-                right = share(c, lambda a: same(a, t["expected"]))
-                return f"q {q:.2f}, right {right:.2f}"
+                return f"q {q:.2f}, right {right_share(c, t):.2f}"
 
             base, alts = r["candidates"][0], r["candidates"][1:]
             flag = ", flagged" if r["key"] else ""
@@ -155,8 +159,8 @@ def report(path, right_gain):
         for r in by_task[t["task"]]:
             if not r["studied"]:
                 continue
-            base = share(r["candidates"][0], lambda a: same(a, t["expected"]))
-            better = [(c["piece"], share(c, lambda a: same(a, t["expected"]))) for c in r["candidates"][1:]]
+            base = right_share(r["candidates"][0], t)
+            better = [(c["piece"], right_share(c, t)) for c in r["candidates"][1:]]
             better = [(piece, right) for piece, right in better if right - base >= right_gain - 1e-9]
             if better:
                 found += 1

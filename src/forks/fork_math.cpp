@@ -30,10 +30,14 @@ OutcomeCounts count_outcomes(std::span<const std::optional<std::string>> answers
 // far below the smallest step of a share of at most a few hundred answers.
 constexpr double kShiftSlack = 1e-7;
 
-// The definition of a forking token (docs/forks.md), shared by scoring and relabelling.
-// `shifted`: the base token and at least one alternative have completions to compare.
-bool is_fork(bool shifted, double max_shift, float fork_shift) {
-  return shifted && max_shift + kShiftSlack >= static_cast<double>(fork_shift);
+// The definition of a forking token (docs/forks.md), shared by scoring and relabelling: the
+// base token and at least one alternative have completions to compare, and max_shift reaches
+// the threshold.
+bool is_fork(const ForkPosition& row, float fork_shift) {
+  const auto& c = row.candidates;
+  const bool compared = c.size() > 1 && !c[0].answers.empty() &&
+                        std::any_of(c.begin() + 1, c.end(), [](const ForkCandidate& a) { return !a.answers.empty(); });
+  return compared && row.max_shift + kShiftSlack >= static_cast<double>(fork_shift);
 }
 
 }  // namespace
@@ -107,16 +111,11 @@ void score_fork_position(ForkPosition& row, const std::string& base_answer, floa
   // Sums of weighted shares may pass 1 by a rounding; they are probabilities.
   row.p_change = std::min(row.p_change, 1.0);
   row.expected_shift = std::min(row.expected_shift, 1.0);
-  row.forks = is_fork(shifted, row.max_shift, fork_shift);
+  row.forks = is_fork(row, fork_shift);
 }
 
 void relabel_forks(std::span<ForkPosition> rows, float fork_shift) {
-  for (ForkPosition& row : rows) {
-    const auto& c = row.candidates;
-    const bool shifted = c.size() > 1 && !c[0].answers.empty() &&
-                         std::any_of(c.begin() + 1, c.end(), [](const ForkCandidate& a) { return !a.answers.empty(); });
-    row.forks = is_fork(shifted, row.max_shift, fork_shift);
-  }
+  for (ForkPosition& row : rows) row.forks = is_fork(row, fork_shift);
 }
 
 void plan_fork_positions(ForkTask& task, double random_rate, std::uint64_t seed) {
